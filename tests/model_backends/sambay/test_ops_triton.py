@@ -144,6 +144,33 @@ def test_kernels_match_reference_on_gpu_at_real_size(dt_name: str):
     _check(errors, dt_name)
 
 
+@pytest.mark.skipif(not HAS_TRITON, reason="triton is not importable")
+@pytest.mark.parametrize("state_dtype", ["fp32", "bf16"])
+def test_decode_kernels_compile_for_h100_without_spills(state_dtype: str):
+    """Both kernels at the block sizes their wrappers pick for the published model (d_inner 5120,
+    d_state 16, d_conv 4, bf16 activations), compiled for sm_90 by Triton + ptxas with no GPU."""
+    from model_backends.sambay.ops import causal_conv1d as conv_ops
+    from model_backends.sambay.ops import selective_scan as scan_ops
+    from tests.model_backends.sambay.triton_aot import compile_for_gpu
+
+    state = {"fp32": "*fp32", "bf16": "*bf16"}[state_dtype]
+    conv = compile_for_gpu(
+        conv_ops._causal_conv1d_update_kernel,
+        {n: "*bf16" for n in ("x_ptr", "w_ptr", "bias_ptr", "out_ptr")}
+        | {"state_ptr": state, "slots_ptr": "*i64"},
+        {"K": 4, "HAS_BIAS": True, "BLOCK_C": 256},
+    )
+    scan = compile_for_gpu(
+        scan_ops._selective_state_update_kernel,
+        {n: "*bf16" for n in ("x_ptr", "dt_ptr", "B_ptr", "C_ptr", "z_ptr", "out_ptr")}
+        | {n: "*fp32" for n in ("state_ptr", "A_ptr", "D_ptr", "dt_bias_ptr")}
+        | {"slots_ptr": "*i64"},
+        {"HAS_Z": True, "BLOCK_C": 2048 // 16, "BLOCK_N": 16},
+    )
+    for info in (conv, scan):
+        assert info.registers > 0 and info.spill_stores == 0, info
+
+
 @pytest.mark.parametrize("op_name", ["conv", "scan"])
 def test_dispatcher_uses_reference_on_cpu_and_says_so(monkeypatch, caplog, op_name: str):
     from model_backends.sambay.ops import causal_conv1d as conv_ops
