@@ -52,6 +52,7 @@ class EngineConfig:
     max_memory_slots: int = 1024
     gpu_memory_fraction: float = 0.9
     ignore_stop_tokens: bool = False  # benchmarks: force every sample to max_new_tokens
+    cuda_graphs: bool = True  # replay decode steps from CUDA graphs (CUDA + Triton only)
 
 
 @dataclass
@@ -77,7 +78,7 @@ class LLMEngine:
         state_dtype: torch.dtype | None = None,
     ) -> None:
         self.config = config
-        self.runner = ModelRunner(model, state_dtype)
+        self.runner = ModelRunner(model, state_dtype, cuda_graphs=config.cuda_graphs)
         self.stop_token_ids = frozenset(stop_token_ids)
         self.detokenize = detokenize  # needed only for requests with sampling.stop strings
         self.scheduler: Scheduler | None = None  # built with the pool on the first step
@@ -139,12 +140,12 @@ class LLMEngine:
             self.stats.prefills += len(prefills)
             self.stats.prompt_tokens += sum(len(g.prompt_ids) for g, _ in prefills)
         # Copy parent states before any decode writes into a parent slot taken over by its last sample.
-        copies: dict[int, list[int]] = {}
-        for seq, _, src in starts:
+        copies: dict[int, tuple[int, list[int]]] = {}  # parent slot -> (prompt length, sample slots)
+        for seq, group, src in starts:
             if src is not None:
-                copies.setdefault(src, []).append(seq.slot)
-        for src, dsts in copies.items():
-            runner.fork(src, dsts)
+                copies.setdefault(src, (len(group.prompt_ids), []))[1].append(seq.slot)
+        for src, (length, dsts) in copies.items():
+            runner.fork(src, dsts, length)
         old = list(self.scheduler.running)
         new = [seq for seq, _, _ in starts]
         first_tokens = None
@@ -260,7 +261,8 @@ class LLMEngine:
         if self.runner.device.type != "cuda":
             return cfg.cpu_slots
         budget = self.runner.free_memory_for_slots(cfg.gpu_memory_fraction, cfg.max_prefill_tokens)
-        slots = min(cfg.max_memory_slots, budget // self.runner.bytes_per_slot(max_seq_len))
+        # one row less than the budget holds: the padded (CUDA graph) decode adds a scratch slot
+        slots = min(cfg.max_memory_slots, budget // self.runner.bytes_per_slot(max_seq_len) - 1)
         if slots < 1:
             raise BackendError(
                 f"not enough GPU memory for one sequence of {max_seq_len} tokens; "

@@ -135,8 +135,11 @@ class SambaYForCausalLM(nn.Module):
         max_seq_len: int,
         dtype: torch.dtype | None = None,
         device: torch.device | str | None = None,
+        scratch_slot: bool = False,
     ) -> StatePool:
-        return StatePool(self.config, num_slots, max_seq_len, dtype or self.dtype, device or self.device)
+        return StatePool(
+            self.config, num_slots, max_seq_len, dtype or self.dtype, device or self.device, scratch_slot
+        )
 
     @torch.no_grad()
     def prefill(self, prompts: list[torch.Tensor], slots: torch.Tensor, pool: StatePool) -> torch.Tensor:
@@ -159,16 +162,27 @@ class SambaYForCausalLM(nn.Module):
         return torch.stack(logits)
 
     @torch.no_grad()
-    def decode(self, token_ids: torch.Tensor, slots: torch.Tensor, pool: StatePool) -> torch.Tensor:
-        """token_ids [B], slots [B] (distinct): append one token per sequence at position
-        pool.seq_lens[slot], update every state, increment seq_lens; returns logits [B, V] (fp32)."""
+    def decode(
+        self,
+        token_ids: torch.Tensor,
+        slots: torch.Tensor,
+        pool: StatePool,
+        check_bounds: bool = True,
+    ) -> torch.Tensor:
+        """token_ids [B], slots [B] (distinct, except that pad rows may all name pool.scratch): append
+        one token per sequence at position pool.seq_lens[slot], update every state, increment seq_lens;
+        returns logits [B, V] (fp32).
+
+        `check_bounds` reads the longest position back to the host to refuse a full slot; the engine
+        passes False (it knows every length on the host) so that a CUDA step never waits for the device
+        and can be captured in a CUDA graph."""
         slots = torch.as_tensor(slots, dtype=torch.long).to(pool.seq_lens.device)
         if token_ids.shape != slots.shape:
             raise ValueError(
                 f"decode takes one token per slot, got {tuple(token_ids.shape)} for {len(slots)}"
             )
         positions = pool.seq_lens[slots]  # [B] position of the new token
-        if int(positions.max()) >= pool.max_seq_len:
+        if check_bounds and int(positions.max()) >= pool.max_seq_len:
             raise BackendError(f"sequence reached max_seq_len={pool.max_seq_len} of its state slot")
         lens = positions + 1  # keys visible including the new token
         ring_index = positions % pool.window
@@ -194,6 +208,8 @@ class SambaYForCausalLM(nn.Module):
                 mixed = layer.attn.attend_cached(q, pool.full_k, pool.full_v, slots, lens)
             h = layer.finish(h, mixed)
         pool.seq_lens[slots] = lens
+        if pool.scratch is not None:  # pad rows never advance: the scratch slot stays at position 0
+            pool.seq_lens[pool.scratch] = 0
         return self._logits(h)
 
 

@@ -1,8 +1,8 @@
 """ModelRunner: owns the model and its slot-indexed StatePool; runs prefill, fork, decode and sampling.
 
 Everything here stays on the model's device and never syncs the host: the engine reads the sampled
-tokens once per step. `decode` is the seam for CUDA graphs (capture one graph per padded batch size
-over `model.decode` with static token/slot buffers); today it calls the model eagerly on CPU and CUDA.
+tokens once per step. On CUDA with the Triton ops, `decode` replays a CUDA graph per padded batch size
+(graphs.py); elsewhere it calls the model eagerly.
 """
 
 from __future__ import annotations
@@ -11,16 +11,36 @@ from collections.abc import Sequence as Seq
 
 import torch
 
+from model_backends.sambay.graphs import DecodeGraphs
+from model_backends.sambay.ops.dispatch import triton_active
 from model_backends.sambay.sampling import as_int64, sample
 from model_backends.sambay.sequence import Sequence
 
 
 class ModelRunner:
-    def __init__(self, model: torch.nn.Module, state_dtype: torch.dtype | None = None) -> None:
+    """`cuda_graphs`: capture decode graphs when the device is CUDA and Triton imports. `padded_eager`
+    (tests): run the graph path's padded static-buffer decode without capturing, on any device."""
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        state_dtype: torch.dtype | None = None,
+        cuda_graphs: bool = True,
+        padded_eager: bool = False,
+    ) -> None:
         self.model = model
         self.device = next(model.parameters()).device
         self.state_dtype = state_dtype
+        self.cuda_graphs, self.padded_eager = cuda_graphs, padded_eager
         self.pool = None  # built by `allocate` once the engine knows the longest sequence it must hold
+        self.graphs: DecodeGraphs | None = None
+
+    @property
+    def graph_mode(self) -> str:
+        """ "capture" (CUDA graphs), "padded" (their padding, run eagerly) or "eager"."""
+        if self.cuda_graphs and self.device.type == "cuda" and triton_active():
+            return "capture"
+        return "padded" if self.padded_eager else "eager"
 
     @property
     def num_slots(self) -> int:
@@ -32,12 +52,15 @@ class ModelRunner:
 
     def allocate(self, num_slots: int, max_seq_len: int) -> None:
         """(Re)build the pool. Only call when no slot holds live state."""
-        self.pool = None
+        self.pool = self.graphs = None  # graphs hold the old pool's addresses: drop them first
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
+        mode = self.graph_mode
         self.pool = self.model.new_state_pool(
-            num_slots, max_seq_len, dtype=self.state_dtype, device=self.device
+            num_slots, max_seq_len, dtype=self.state_dtype, device=self.device, scratch_slot=mode != "eager"
         )
+        if mode != "eager":
+            self.graphs = DecodeGraphs(self.model, self.pool, capture=mode == "capture")
 
     def bytes_per_slot(self, max_seq_len: int) -> int:
         from model_backends.sambay.state import StatePool
@@ -68,14 +91,24 @@ class ModelRunner:
         tensors = [torch.tensor(p, dtype=torch.long, device=self.device) for p in prompts]
         return self.model.prefill(tensors, self._long(slots), self.pool)
 
-    def fork(self, src: int, dsts: Seq[int]) -> None:
-        """Copy slot `src`'s whole state (and length) into every slot of `dsts`."""
-        self.pool.copy_(src, list(dsts))
+    def fork(self, src: int, dsts: Seq[int], length: int | None = None) -> None:
+        """Copy slot `src`'s state (and length) into every slot of `dsts`; `length`, the source's
+        sequence length, limits the copy of the full-attention K/V to its filled rows."""
+        self.pool.copy_(src, list(dsts), length)
 
     @torch.inference_mode()
     def decode(self, tokens: torch.Tensor, slots: Seq[int]) -> torch.Tensor:
-        """Feed one token per sequence (int64 [B] on the device); next-token logits [B, V]."""
-        return self.model.decode(tokens, self._long(slots), self.pool)
+        """Feed one token per sequence (int64 [B] on the device); next-token logits [B, V].
+
+        The engine keeps every sequence inside its slot (it knows the lengths on the host), so the
+        device-side bounds check, a host sync, runs only off CUDA."""
+        slot_tensor = self._long(slots)
+        if self.graphs is not None:
+            logits = self.graphs.run(tokens, slot_tensor)
+            if logits is not None:
+                return logits
+        check = self.device.type != "cuda"
+        return self.model.decode(tokens, slot_tensor, self.pool, check_bounds=check)
 
     @torch.inference_mode()
     def sample(self, logits: torch.Tensor, seqs: list[Sequence], steps: Seq[int]) -> torch.Tensor:

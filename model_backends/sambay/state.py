@@ -43,7 +43,12 @@ def _shapes(config: SambaYConfig, max_seq_len: int) -> dict[str, tuple[tuple[int
 
 class StatePool:
     """Slot-indexed state tensors. Layer-major layout (`conv[m]` is [num_slots, d_inner, d_conv]) so a
-    layer's state is one contiguous tensor a kernel can index by slot."""
+    layer's state is one contiguous tensor a kernel can index by slot.
+
+    With `scratch_slot=True` one extra row (index `scratch`, == num_slots) is allocated that no sequence
+    ever owns: a decode batch padded to a fixed size (CUDA graphs) points its pad rows at it, so every op
+    sees a valid slot and a pad row can never write into a live one. Its length is reset to 0 by every
+    decode, so it never runs past max_seq_len. It is not counted in `num_slots`."""
 
     def __init__(
         self,
@@ -52,20 +57,23 @@ class StatePool:
         max_seq_len: int,
         dtype: torch.dtype = torch.float32,
         device: torch.device | str = "cpu",
+        scratch_slot: bool = False,
     ):
         self.config, self.num_slots, self.max_seq_len = config, num_slots, max_seq_len
         self.dtype, self.window = dtype, config.sliding_window
+        self.scratch: int | None = num_slots if scratch_slot else None
+        rows = num_slots + int(scratch_slot)
         self.tensors: dict[str, torch.Tensor] = {}
         for name, (shape, fp32) in _shapes(config, max_seq_len).items():
             # zeros, not empty: masked cache rows are multiplied by exactly-zero weights, and 0 * NaN = NaN
             if name.startswith("full"):
-                full_shape = (num_slots, *shape)
+                full_shape = (rows, *shape)
             else:
-                full_shape = (shape[0], num_slots, *shape[1:])
+                full_shape = (shape[0], rows, *shape[1:])
             self.tensors[name] = torch.zeros(
                 full_shape, dtype=torch.float32 if fp32 else dtype, device=device
             )
-        self.seq_lens = torch.zeros(num_slots, dtype=torch.long, device=device)
+        self.seq_lens = torch.zeros(rows, dtype=torch.long, device=device)
 
     # Named views, [layer][slot, ...] or [slot, ...]
     @property
@@ -93,10 +101,10 @@ class StatePool:
         return self.tensors["full_v"]
 
     def _slot_index(self, slots: Sequence[int]) -> torch.Tensor:
-        index = torch.as_tensor(list(slots), dtype=torch.long, device=self.seq_lens.device)
-        if index.numel() and (index.min() < 0 or index.max() >= self.num_slots):
-            raise IndexError(f"slot out of range 0..{self.num_slots - 1}: {list(slots)}")
-        return index
+        slots = [int(s) for s in slots]  # checked on the host: no device sync
+        if any(not 0 <= s < self.num_slots for s in slots):
+            raise IndexError(f"slot out of range 0..{self.num_slots - 1}: {slots}")
+        return torch.tensor(slots, dtype=torch.long, device=self.seq_lens.device)
 
     def slot_state(self, slot: int) -> dict[str, torch.Tensor]:
         """Views of one slot's state, by tensor name (for tests and debugging)."""
@@ -105,15 +113,22 @@ class StatePool:
             for name, tensor in self.tensors.items()
         }
 
-    def copy_(self, src: int, dst: Sequence[int]) -> None:
-        """Fork: the state of slot `src` (all layers and its length) copied into every slot of `dst`."""
+    def copy_(self, src: int, dst: Sequence[int], length: int | None = None) -> None:
+        """Fork: the state of slot `src` (all layers and its length) copied into every slot of `dst`.
+
+        `length` (the source's sequence length, known to the caller) limits the full-attention copy to the
+        rows that hold keys: a 150-token prompt in a 33K-row slot copies 150 rows, not 33K. Rows past it
+        are never read (attention reads rows < length), so their stale contents do not matter."""
         index = self._slot_index(dst)
         if not index.numel():
             return
+        if length is not None and not 0 <= length <= self.max_seq_len:
+            raise ValueError(f"length {length} outside 0..{self.max_seq_len}")
+        rows = slice(None) if length is None else slice(0, length)
         for name, tensor in self.tensors.items():
             # clone: the source row may be among the destinations' memory (src in dst)
             if name.startswith("full"):
-                tensor[index] = tensor[src].clone()
+                tensor[index, rows] = tensor[src, rows].clone()
             else:
                 tensor[:, index] = tensor[:, src : src + 1].clone()
         self.seq_lens[index] = self.seq_lens[src].clone()
@@ -128,7 +143,8 @@ class StatePool:
         self.seq_lens[index] = 0
 
     def nbytes(self) -> int:
-        """Bytes of state (excluding the seq_lens bookkeeping) == num_slots * bytes_per_slot."""
+        """Bytes of state (excluding the seq_lens bookkeeping) == rows * bytes_per_slot, where rows is
+        num_slots plus the scratch slot if there is one."""
         return sum(t.numel() * t.element_size() for t in self.tensors.values())
 
     @staticmethod

@@ -1,20 +1,45 @@
 """Which implementation an op runs: its Triton kernel for CUDA tensors when Triton imports, else its
-pure-PyTorch reference. The choice is logged once per (op, path) so a run says which code it used."""
+pure-PyTorch reference. The choice is logged once per (op, path) so a run says which code it used.
+
+`EVALKIT_SAMBAY_OPS=reference` in the environment (or `with reference_ops():`) forces the reference
+ops on every device: to compare against the kernels, or to rule them out when debugging a GPU run."""
 
 from __future__ import annotations
 
+import importlib.util
 import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 
 logger = logging.getLogger(__name__)
 _logged: set[tuple[str, str]] = set()
+_force_reference = os.environ.get("EVALKIT_SAMBAY_OPS", "").strip().lower() == "reference"
 
 
 def use_triton(op: str, x: torch.Tensor, triton_available: bool) -> bool:
     """True when `op` should run its Triton kernel on `x`'s device."""
-    path = "triton" if (x.is_cuda and triton_available) else "reference"
+    path = "triton" if (x.is_cuda and triton_available and not _force_reference) else "reference"
     if (op, path) not in _logged:
         _logged.add((op, path))
         logger.info("%s: using the %s path (device %s)", op, path, x.device)
     return path == "triton"
+
+
+def triton_active() -> bool:
+    """True when CUDA tensors get the Triton kernels: triton imports (every op module imports it the
+    same way) and the reference ops are not forced."""
+    return not _force_reference and importlib.util.find_spec("triton") is not None
+
+
+@contextmanager
+def reference_ops() -> Iterator[None]:
+    """Run the reference ops on every device inside the block."""
+    global _force_reference
+    before, _force_reference = _force_reference, True
+    try:
+        yield
+    finally:
+        _force_reference = before

@@ -24,7 +24,8 @@ class FakePool:
         self.hash = torch.zeros(num_slots, dtype=torch.long)
         self.seq_lens = torch.zeros(num_slots, dtype=torch.long)
 
-    def copy_(self, src: int, dst: Sequence[int]) -> None:
+    def copy_(self, src: int, dst: Sequence[int], length: int | None = None) -> None:
+        assert length is None or length == int(self.seq_lens[src]), "fork length != the parent's"
         self.hash[list(dst)] = self.hash[src].clone()
         self.seq_lens[list(dst)] = self.seq_lens[src].clone()
 
@@ -53,7 +54,10 @@ class FakeModel(torch.nn.Module):
             rows.append(self.table[state])
         return torch.stack(rows, dim=1)
 
-    def new_state_pool(self, num_slots: int, max_seq_len: int, dtype=None, device=None) -> FakePool:
+    def new_state_pool(
+        self, num_slots: int, max_seq_len: int, dtype=None, device=None, scratch_slot=False
+    ) -> FakePool:
+        assert not scratch_slot, "the fake pool has no scratch slot (padded decode runs on the real model)"
         self.pools.append(FakePool(num_slots, max_seq_len))
         return self.pools[-1]
 
@@ -69,7 +73,9 @@ class FakeModel(torch.nn.Module):
         self.prefilled_prompts += len(prompts)
         return torch.stack(out)
 
-    def decode(self, token_ids: torch.Tensor, slots: torch.Tensor, pool: FakePool) -> torch.Tensor:
+    def decode(
+        self, token_ids: torch.Tensor, slots: torch.Tensor, pool: FakePool, check_bounds: bool = True
+    ) -> torch.Tensor:
         assert len(set(slots.tolist())) == len(slots), "two sequences share a slot"
         assert bool((pool.seq_lens[slots] < pool.max_seq_len).all()), "slot overflow"
         pool.hash[slots] = _mix(pool.hash[slots], token_ids)

@@ -104,6 +104,22 @@ def test_forked_slots_decode_identically(tiny_model):
     assert not torch.allclose(logits[0], logits[1])
 
 
+def test_fork_of_the_filled_rows_decodes_like_a_whole_copy(tiny_model):
+    model = tiny_model(seed=0)
+    pool = model.new_state_pool(num_slots=3, max_seq_len=32)
+    pool.full_k[1].normal_()  # stale keys of an earlier occupant beyond the fork's rows
+    pool.full_v[1].normal_()
+    model.prefill([_tokens(5, 10)], torch.tensor([0]), pool)
+    pool.copy_(0, [2])
+    pool.copy_(0, [1], length=10)
+    assert not torch.equal(pool.full_k[1], pool.full_k[2])  # rows 10.. differ, and must not matter
+    for token in (9, 30, 31, 4):
+        logits = model.decode(torch.tensor([token] * 2), torch.tensor([1, 2]), pool)
+        torch.testing.assert_close(logits[0], logits[1], rtol=0, atol=0)
+    with pytest.raises(ValueError, match="length"):
+        pool.copy_(0, [1], length=33)
+
+
 def test_decode_does_not_depend_on_batch_companions(tiny_model):
     model = tiny_model(seed=0)
     pool = model.new_state_pool(num_slots=3, max_seq_len=32)

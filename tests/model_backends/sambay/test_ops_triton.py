@@ -204,6 +204,16 @@ def test_dispatcher_uses_reference_on_cpu_and_says_so(monkeypatch, caplog, op_na
     assert any("reference path" in r.getMessage() for r in caplog.records)
 
 
+def test_reference_ops_switch_turns_the_kernels_and_graphs_off():
+    from model_backends.sambay.ops import dispatch
+
+    before = dispatch.triton_active()
+    with dispatch.reference_ops():
+        assert not dispatch.triton_active()
+        assert not dispatch.use_triton("any_op", torch.zeros(1), True)
+    assert dispatch.triton_active() == before == HAS_TRITON
+
+
 if __name__ == "__main__":  # the interpreter worker (see module docstring)
     assert os.environ.get("TRITON_INTERPRET") == "1", "run with TRITON_INTERPRET=1"
     sys.path.insert(0, str(REPO_ROOT))
