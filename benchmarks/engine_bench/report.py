@@ -1,0 +1,133 @@
+"""The benchmark's model, machine description and printed summary."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import platform
+import resource
+import subprocess
+from pathlib import Path
+
+import torch
+
+from model_backends.sambay.config import SambaYConfig
+from model_backends.sambay.model import SambaYForCausalLM
+from model_backends.sambay.testing import tiny_config
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMBAY_CONFIGS = {
+    "tiny": {},
+    "small": dict(
+        vocab_size=4096,
+        hidden_size=256,
+        intermediate_size=512,
+        num_hidden_layers=8,
+        num_attention_heads=8,
+        num_key_value_heads=2,
+        sliding_window=128,
+        mamba_d_state=16,
+    ),
+}
+
+
+def build_model(args) -> SambaYForCausalLM:
+    dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}[args.dtype]
+    if args.model:
+        return SambaYForCausalLM.from_pretrained(args.model, dtype=dtype, device=args.device).eval()
+    if args.config == "published":
+        config = SambaYConfig.published()
+    else:
+        config = SambaYConfig.from_dict(tiny_config(**SAMBAY_CONFIGS[args.config]))
+    model = SambaYForCausalLM(config, dtype=dtype, device=args.device)
+    torch.manual_seed(args.seed)
+    with torch.no_grad():  # random weights of sane scale, drawn on the device (fast at full size)
+        for name, param in model.named_parameters():
+            if name.endswith("A_log"):
+                param.copy_(torch.arange(1, param.shape[-1] + 1, device=param.device).log().expand_as(param))
+            elif name.endswith("dt_proj.bias"):
+                param.fill_(-4.0)
+            elif param.dim() >= 2:
+                param.normal_(0.0, param.shape[-1] ** -0.5)
+            elif "lambda_" in name:
+                param.normal_(0.0, 0.1)
+            else:
+                param.fill_(1.0 if name.endswith("weight") or name.endswith(".D") else 0.0)
+    return model.eval()
+
+
+def _version(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def machine(device: str) -> dict:
+    info = {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": _version("transformers"),
+        "triton": _version("triton"),
+    }
+    if device.startswith("cuda"):
+        info["gpu"] = torch.cuda.get_device_name()
+        info["cuda"] = torch.version.cuda
+        info["gpu_memory_gib"] = round(torch.cuda.get_device_properties(0).total_memory / 2**30, 1)
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        )
+        info["evalkit_commit"] = commit.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        info["evalkit_commit"] = None
+    return info
+
+
+def peak_memory_mib(device: str) -> float:
+    if device.startswith("cuda"):
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def print_report(result: dict) -> None:
+    ours = result["evalkit"]
+    print(
+        f"model {result['model']} ({result['parameters'] / 1e6:.1f}M params, {result['dtype']}, {result['device']})"
+    )
+    print(
+        f"copy bandwidth {result['copy_bandwidth_gb_per_second']} GB/s; decode graphs: {ours['graph_mode']}"
+    )
+    print(
+        f"{'batch':>6} {'context':>8} {'ms/step':>9} {'device ms':>10} {'host %':>7} {'tok/s':>9} {'GB/s':>8} {'roofline':>9}"
+    )
+    for r in ours["grid"]:
+        print(
+            f"{r['batch']:>6} {r['context']:>8} {r['ms_per_step']:>9.2f} {r['device_ms_per_step']:>10.2f} "
+            f"{100 * r['host_overhead_share']:>6.1f}% {r['tokens_per_second']:>9.1f} {r['gb_per_second']:>8.1f} "
+            f"{100 * r['fraction_of_copy_bandwidth']:>8.1f}%"
+        )
+    transformer = result.get("transformer", {}).get("workloads", {})
+    for name, predicted in ours["predicted"].items():
+        line = f"workload {name}: evalkit {predicted['tokens_per_second']:.1f} tok/s (predicted, {predicted['seconds']:.0f} s)"
+        if name in transformer:
+            theirs = transformer[name]["predicted"]
+            line += (
+                f"; transformer {theirs['tokens_per_second']:.1f} tok/s at batch {transformer[name]['batch']}"
+                f" -> {predicted['tokens_per_second'] / theirs['tokens_per_second']:.2f}x"
+            )
+        print(line)
+    for name, check in ours["checks"].items():
+        m = check["measured"]
+        print(
+            f"check run {name} (lengths / scale): measured {m['tokens_per_second']:.1f} tok/s in {m['seconds']:.1f} s, "
+            f"host {100 * m['host_overhead_share']:.1f}%; predicted/measured {check['predicted_over_measured']:.2f}"
+        )
+    if "scheduling" in result:
+        print(f"continuous / static batching (same model): {result['scheduling']['speedup']:.2f}x")
+    for name, t in result["targets"].items():
+        verdict = "met" if t["met"] else f"MISSED by {abs(t['gap'])}"
+        print(f"target {name}: {t['measured']} vs {t['target']} -> {verdict}")
+    print(f"peak memory {result['peak_memory_mib']:.0f} MiB")
