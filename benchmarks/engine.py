@@ -241,8 +241,14 @@ def main(argv: list[str] | None = None) -> dict:
         "copy_bandwidth_gb_per_second": round(bandwidth / 1e9, 1),
         "workloads": {name: w.describe() for name, w in full.items()},
     }  # fmt: skip
+    device_name = "cuda" if args.device.startswith("cuda") else "cpu"
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M")
+    out = (
+        Path(args.out) if args.out else ROOT / "benchmarks" / "results" / f"engine-{device_name}-{stamp}.json"
+    )
     print(f"copy bandwidth {bandwidth / 1e9:.1f} GB/s; evalkit engine grid ...", flush=True)
     result["evalkit"] = ours(model, args, full, bandwidth)
+    _save(out, result)  # after each part: a run cut short still leaves its figures
     if args.scheduling:
         print("continuous vs static batching ...", flush=True)
         w = make_workloads(args, model.config.vocab_size, args.check_scale, args.check_problems)["eval"]
@@ -250,24 +256,24 @@ def main(argv: list[str] | None = None) -> dict:
         static = scheduling.run_static(model, w, args.slots, args.device)
         result["scheduling"] = {"continuous": cont, "static": static,
                                 "speedup": round(cont["tokens_per_second"] / static["tokens_per_second"], 3)}  # fmt: skip
+        _save(out, result)
     if not args.no_baseline:
         del model
         print("transformer baseline (Phi3, generate, static cache) ...", flush=True)
         result["transformer"] = transformer(args, dtype, full, bandwidth)
     result["targets"] = targets(result)
     result["peak_memory_mib"] = round(peak_memory_mib(args.device), 1)
+    _save(out, result)
     print_report(result)
-    device_name = "cuda" if args.device.startswith("cuda") else "cpu"
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M")
-    out = (
-        Path(args.out) if args.out else ROOT / "benchmarks" / "results" / f"engine-{device_name}-{stamp}.json"
-    )
+    print(f"wrote {out}")
+    return result
+
+
+def _save(out: Path, result: dict) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(result, indent=2) + "\n")
     tmp.replace(out)
-    print(f"wrote {out}")
-    return result
 
 
 if __name__ == "__main__":
