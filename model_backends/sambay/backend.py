@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import struct
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,22 @@ class SambaYBackend:
         )
         self.on_progress: Callable[[dict[str, float]], None] | None = None  # called per finished sample
         self._torch_version = torch.__version__
+        self.ops_path = self._ops_path()
+        print(
+            f"sambay: {self.ops_path} on {self.device}, {str(self.dtype).removeprefix('torch.')}",
+            file=sys.stderr,
+        )
+
+    def _ops_path(self) -> str:
+        from model_backends.sambay.ops.dispatch import describe_path
+
+        path = describe_path(self.device)
+        mode = self.engine.runner.graph_mode
+        if mode == "capture":
+            return f"{path} + CUDA graphs"
+        if self.device.startswith("cuda") and path == "Triton kernels":
+            return f"{path}, eager decode (cuda_graphs off)"
+        return path
 
     # -- Backend protocol -------------------------------------------------------------------------
 
@@ -115,6 +132,7 @@ class SambaYBackend:
             "dtype": str(self.dtype).removeprefix("torch."),
             "device": self.device,
             "torch": self._torch_version,
+            "ops": self.ops_path,
             "stop_token_ids": self.stop_ids,
             "engine_config": dataclasses.asdict(self.engine.config),
             "seeding": "splitmix64(seed, step) inverse-CDF over exact top-p, on device",

@@ -43,3 +43,15 @@ def reference_ops() -> Iterator[None]:
         yield
     finally:
         _force_reference = before
+
+
+def describe_path(device: torch.device | str) -> str:
+    """One line for users: which ops a model on `device` runs, and why."""
+    device = torch.device(device)
+    if device.type != "cuda":
+        return f"reference PyTorch ops (device {device}; the Triton kernels need CUDA)"
+    if _force_reference:
+        return "reference PyTorch ops (forced by EVALKIT_SAMBAY_OPS=reference)"
+    if importlib.util.find_spec("triton") is None:
+        return "reference PyTorch ops (triton is not installed: pip install 'evalkit[gpu]')"
+    return "Triton kernels"

@@ -100,6 +100,17 @@ def test_model_info(backend, checkpoint):
     assert info["engine"] == "evalkit-sambay" and info["device"] == "cpu" and info["dtype"] == "float32"
     assert info["path"] == str(checkpoint.resolve()) and len(info["content_hash"]) == 16
     assert info["engine_config"]["max_slots"] == 3
+    assert info["ops"].startswith("reference PyTorch ops (device cpu")
+
+
+def test_backend_says_which_ops_it_runs(checkpoint, capsys, monkeypatch):
+    from model_backends.sambay.ops import dispatch
+
+    make_backend("sambay", BackendOptions(model=str(checkpoint), max_slots=2))
+    assert "sambay: reference PyTorch ops (device cpu" in capsys.readouterr().err
+    assert "Triton kernels" == dispatch.describe_path("cuda") or not dispatch.triton_active()
+    monkeypatch.setattr(dispatch, "_force_reference", True)
+    assert "EVALKIT_SAMBAY_OPS=reference" in dispatch.describe_path("cuda")
 
 
 @pytest.mark.parametrize(
