@@ -2,6 +2,9 @@
 
 State convention (HF, sambay.md 5.1): the conv state holds the last d_conv *raw* (pre-conv) inputs,
 left-zero-padded, so the decode step is shift-left, append, dot with the kernel.
+
+Each op has a pure-PyTorch `_ref` (the oracle, and the CPU path) and a Triton twin; the dispatchers
+`causal_conv1d` (prefill) and `causal_conv1d_update` (decode) pick the kernel for CUDA tensors.
 """
 
 from __future__ import annotations
@@ -166,5 +169,115 @@ def causal_conv1d_update(
     return causal_conv1d_update_ref(x, conv_state, weight, bias, slots)
 
 
-# Prefill has no Triton twin yet: the reference runs on every device.
-causal_conv1d = causal_conv1d_ref
+if triton is not None:
+
+    @triton.jit
+    def _causal_conv1d_kernel(
+        x_ptr, w_ptr, bias_ptr, out_ptr, state_ptr,
+        num_channels, seqlen,
+        stride_x_b, stride_x_c, stride_x_t,
+        stride_w_c, stride_w_k,
+        stride_out_b, stride_out_c, stride_out_t,
+        stride_s_b, stride_s_c, stride_s_k,
+        K: tl.constexpr, HAS_BIAS: tl.constexpr,
+        BLOCK_C: tl.constexpr, BLOCK_T: tl.constexpr, BLOCK_K: tl.constexpr,
+    ):  # fmt: skip
+        # One program per (sequence, channel block, time block). Tap k of output t reads input
+        # t - (K - 1) + k, so the program reads its time block plus the K - 1 columns before it (zero
+        # before the first token); the K shifted tile loads overlap, so most of their lines are cached.
+        b = tl.program_id(0).to(tl.int64)
+        cs = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
+        t_block = tl.program_id(2)
+        ts = t_block * BLOCK_T + tl.arange(0, BLOCK_T)
+        cmask = cs < num_channels
+        x_rows = x_ptr + b * stride_x_b + cs[:, None] * stride_x_c
+        acc = tl.zeros([BLOCK_C, BLOCK_T], dtype=tl.float32)
+        for k in tl.static_range(K):
+            src = ts - (K - 1 - k)
+            m = cmask[:, None] & ((src >= 0) & (src < seqlen))[None, :]
+            xv = tl.load(x_rows + src.to(tl.int64)[None, :] * stride_x_t, mask=m, other=0.0)
+            w = tl.load(w_ptr + cs * stride_w_c + k * stride_w_k, mask=cmask, other=0.0)
+            acc += xv.to(tl.float32) * w.to(tl.float32)[:, None]
+        if HAS_BIAS:
+            acc += tl.load(bias_ptr + cs, mask=cmask, other=0.0).to(tl.float32)[:, None]
+        y = acc / (1.0 + tl.exp(-acc))  # silu in fp32
+        out_tile = (
+            out_ptr + b * stride_out_b + cs[:, None] * stride_out_c + ts.to(tl.int64)[None, :] * stride_out_t
+        )
+        tl.store(out_tile, y.to(out_ptr.dtype.element_ty), mask=cmask[:, None] & (ts < seqlen)[None, :])
+
+        if t_block == tl.num_programs(2) - 1:  # the last time block also writes the decode state
+            ks = tl.arange(0, BLOCK_K)
+            last = seqlen - K + ks  # the last K raw inputs, zeros where the sequence is shorter
+            last_mask = cmask[:, None] & ((ks < K) & (last >= 0))[None, :]
+            v = tl.load(x_rows + last.to(tl.int64)[None, :] * stride_x_t, mask=last_mask, other=0.0)
+            state_tile = state_ptr + b * stride_s_b + cs[:, None] * stride_s_c + ks[None, :] * stride_s_k
+            tl.store(state_tile, v.to(state_ptr.dtype.element_ty), mask=cmask[:, None] & (ks < K)[None, :])
+
+
+def _conv_blocks(channels: int, seqlen: int) -> tuple[int, int]:
+    """(BLOCK_C, BLOCK_T) of the prefill kernel: 64 x 32 tiles, narrower in time for short prompts."""
+    return min(64, triton.next_power_of_2(channels)), min(32, triton.next_power_of_2(max(seqlen, 1)))
+
+
+def _empty_channels_last_like(x: torch.Tensor) -> torch.Tensor:
+    """torch.empty of x's [B, C, T] shape, laid out [B, T, C] (channel stride 1) when x's channels
+    are its fastest dim (the layer's transposed views), else contiguous."""
+    batch, channels, seqlen = x.shape
+    if x.stride(1) < x.stride(2):
+        return torch.empty(batch, seqlen, channels, dtype=x.dtype, device=x.device).transpose(1, 2)
+    return torch.empty(batch, channels, seqlen, dtype=x.dtype, device=x.device)
+
+
+def causal_conv1d_triton(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    *,
+    out: torch.Tensor | None = None,
+    conv_state: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Triton twin of `causal_conv1d_ref`: silu(causal depthwise conv + bias), computed in fp32.
+
+    Args:
+        x: [B, C, T] raw inputs; may be a strided view (the layer passes in_proj(u).chunk(2)[0]
+            transposed, channel stride 1).
+        weight: [C, K]; bias: [C] or None.
+        out: optional [B, C, T] x.dtype buffer (static buffers, NaN-poisoned tests); by default it is
+            allocated with x's memory order ([B, T, C] underneath when x's channel stride is 1).
+        conv_state: optional [B, C, K] x.dtype buffer; by default a contiguous one.
+    Returns:
+        out: [B, C, T] in x.dtype.
+        conv_state: [B, C, K] the last K raw inputs, left-zero-padded when T < K.
+    """
+    batch, channels, seqlen = x.shape
+    K = weight.shape[-1]
+    if out is None:
+        out = _empty_channels_last_like(x)
+    if conv_state is None:
+        conv_state = torch.empty(batch, channels, K, dtype=x.dtype, device=x.device)
+    if batch == 0 or channels == 0:
+        return out, conv_state
+    block_c, block_t = _conv_blocks(channels, seqlen)
+    grid = (batch, triton.cdiv(channels, block_c), max(1, triton.cdiv(seqlen, block_t)))
+    _causal_conv1d_kernel[grid](
+        x, weight, bias if bias is not None else weight, out, conv_state,
+        channels, seqlen,
+        x.stride(0), x.stride(1), x.stride(2),
+        weight.stride(0), weight.stride(1),
+        out.stride(0), out.stride(1), out.stride(2),
+        conv_state.stride(0), conv_state.stride(1), conv_state.stride(2),
+        K=K, HAS_BIAS=bias is not None,
+        BLOCK_C=block_c, BLOCK_T=block_t, BLOCK_K=triton.next_power_of_2(K),
+        num_warps=4,
+    )  # fmt: skip
+    return out, conv_state
+
+
+def causal_conv1d(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Dispatcher: the Triton kernel for CUDA tensors when triton imports, else the reference."""
+    if use_triton("causal_conv1d", x, triton is not None):
+        return causal_conv1d_triton(x, weight, bias)
+    return causal_conv1d_ref(x, weight, bias)

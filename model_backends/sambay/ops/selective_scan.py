@@ -3,6 +3,9 @@
 delta = softplus(delta + delta_bias)            per channel c, time t
 h_t   = exp(delta_t[c] * A[c, n]) * h_{t-1} + delta_t[c] * B_t[n] * u_t[c]
 y_t   = sum_n h_t[c, n] * C_t[n] + D[c] * u_t[c]       (then * silu(z_t) when z is given)
+
+Each op has a pure-PyTorch `_ref` (the oracle, and the CPU path) and a Triton twin; the dispatchers
+`selective_scan` (prefill) and `selective_state_update` (decode) pick the kernel for CUDA tensors.
 """
 
 from __future__ import annotations
@@ -233,5 +236,203 @@ def selective_state_update(
     return op(state, x, dt, A, B, C, D, z, dt_bias, slots)
 
 
-# Prefill has no Triton twin yet: the reference scan runs on every device.
-selective_scan = selective_scan_ref
+if triton is not None:
+
+    @triton.jit
+    def _scan_load_step(
+        u_p, dt_p, z_p, B_p, C_p, t, seqlen, cmask, nmask, dt_bias,
+        HAS_Z: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_N: tl.constexpr,
+    ):  # fmt: skip
+        """The fp32 inputs of time step t: u, softplus(delta + bias), silu(z) as [1, BLOCK_C] rows and
+        B_t, C_t as [BLOCK_N, 1] columns. Past the end of the sequence everything is zero, delta
+        included, so that step leaves the state exactly as it is (exp(0) * h + 0)."""
+        # the step is broadcast to a vector first because the interpreter rejects a scalar-bool mask
+        live_c = cmask & ((tl.zeros([1, BLOCK_C], dtype=tl.int32) + t) < seqlen)
+        live_n = nmask & ((tl.zeros([BLOCK_N, 1], dtype=tl.int32) + t) < seqlen)
+        u = tl.load(u_p, mask=live_c, other=0.0).to(tl.float32)
+        dt = tl.load(dt_p, mask=live_c, other=0.0).to(tl.float32) + dt_bias
+        # softplus with torch's threshold (identity above 20)
+        dt = tl.where(dt <= 20.0, tl.log(1.0 + tl.exp(dt)), dt)
+        dt = tl.where(live_c, dt, 0.0)
+        if HAS_Z:
+            z = tl.load(z_p, mask=live_c, other=0.0).to(tl.float32)
+            gate = z / (1.0 + tl.exp(-z))
+        else:
+            gate = u  # unused
+        Bv = tl.load(B_p, mask=live_n, other=0.0).to(tl.float32)
+        Cv = tl.load(C_p, mask=live_n, other=0.0).to(tl.float32)
+        return u, dt, gate, Bv, Cv
+
+    @triton.jit
+    def _scan_step(h, A, D, u, dt, gate, Bv, Cv, HAS_Z: tl.constexpr):
+        """One recurrence step on the [BLOCK_N, BLOCK_C] fp32 state; returns (h, y_t [1, BLOCK_C])."""
+        h = tl.exp(dt * A) * h + (dt * u) * Bv
+        y = tl.sum(h * Cv, axis=0, keep_dims=True) + D * u
+        if HAS_Z:
+            y = y * gate
+        return h, y
+
+    @triton.jit
+    def _selective_scan_kernel(
+        u_ptr, dt_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, dt_bias_ptr, out_ptr, state_ptr,
+        num_channels, d_state, seqlen,
+        stride_u_b, stride_u_c, stride_u_t,
+        stride_dt_b, stride_dt_c, stride_dt_t,
+        stride_A_c, stride_A_n,
+        stride_B_b, stride_B_n, stride_B_t,
+        stride_C_b, stride_C_n, stride_C_t,
+        stride_D_c,
+        stride_z_b, stride_z_c, stride_z_t,
+        stride_dtb_c,
+        stride_out_b, stride_out_c, stride_out_t,
+        stride_s_b, stride_s_c, stride_s_n,
+        HAS_Z: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_N: tl.constexpr,
+    ):  # fmt: skip
+        # One program per (sequence, channel block) walks time with the fp32 state in registers. The
+        # state tile is [BLOCK_N, BLOCK_C], channels last: with BLOCK_C = 32 * num_warps Triton's
+        # default layout gives each thread one channel and all its states, so the sum over states is
+        # in-thread and per-step channel values (u, delta, z, y) need no layout conversion (no shared
+        # memory, no barrier inside the loop). Two steps per iteration: the inputs of the next two
+        # steps are loaded before the current two are computed, so their latency overlaps the
+        # arithmetic (the only loop-carried dependency is h). Pointers advance by their time stride,
+        # so no offset is ever formed as t * stride (no int32 overflow on long prompts).
+        b = tl.program_id(0).to(tl.int64)
+        cs = (tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C))[None, :]
+        ns = tl.arange(0, BLOCK_N)[:, None]
+        cmask = cs < num_channels
+        nmask = ns < d_state
+        tile_mask = nmask & cmask
+        # padded states (n >= d_state) get A = 0, B = C = 0: they stay 0 and add nothing to y
+        A = tl.load(A_ptr + cs * stride_A_c + ns * stride_A_n, mask=tile_mask, other=0.0).to(tl.float32)
+        D = tl.load(D_ptr + cs * stride_D_c, mask=cmask, other=0.0).to(tl.float32)
+        dt_bias = tl.load(dt_bias_ptr + cs * stride_dtb_c, mask=cmask, other=0.0).to(tl.float32)
+
+        u_p = u_ptr + b * stride_u_b + cs * stride_u_c
+        dt_p = dt_ptr + b * stride_dt_b + cs * stride_dt_c
+        z_p = z_ptr + b * stride_z_b + cs * stride_z_c
+        B_p = B_ptr + b * stride_B_b + ns * stride_B_n
+        C_p = C_ptr + b * stride_C_b + ns * stride_C_n
+        y_p = out_ptr + b * stride_out_b + cs * stride_out_c
+
+        u0, dt0, g0, B0, C0 = _scan_load_step(
+            u_p, dt_p, z_p, B_p, C_p, 0, seqlen, cmask, nmask, dt_bias, HAS_Z, BLOCK_C, BLOCK_N
+        )
+        u1, dt1, g1, B1, C1 = _scan_load_step(
+            u_p + stride_u_t, dt_p + stride_dt_t, z_p + stride_z_t, B_p + stride_B_t, C_p + stride_C_t,
+            1, seqlen, cmask, nmask, dt_bias, HAS_Z, BLOCK_C, BLOCK_N,
+        )  # fmt: skip
+        h = tl.zeros([BLOCK_N, BLOCK_C], dtype=tl.float32)
+        for t in range(0, seqlen, 2):
+            u_p += 2 * stride_u_t
+            dt_p += 2 * stride_dt_t
+            z_p += 2 * stride_z_t
+            B_p += 2 * stride_B_t
+            C_p += 2 * stride_C_t
+            u2, dt2, g2, B2, C2 = _scan_load_step(
+                u_p, dt_p, z_p, B_p, C_p, t + 2, seqlen, cmask, nmask, dt_bias, HAS_Z, BLOCK_C, BLOCK_N
+            )
+            u3, dt3, g3, B3, C3 = _scan_load_step(
+                u_p + stride_u_t, dt_p + stride_dt_t, z_p + stride_z_t, B_p + stride_B_t, C_p + stride_C_t,
+                t + 3, seqlen, cmask, nmask, dt_bias, HAS_Z, BLOCK_C, BLOCK_N,
+            )  # fmt: skip
+
+            h, y = _scan_step(h, A, D, u0, dt0, g0, B0, C0, HAS_Z)
+            tl.store(y_p, y.to(out_ptr.dtype.element_ty), mask=cmask)  # t < seqlen: the loop bound
+            h, y = _scan_step(h, A, D, u1, dt1, g1, B1, C1, HAS_Z)  # a no-op past the end
+            second = cmask & ((tl.zeros([1, BLOCK_C], dtype=tl.int32) + t + 1) < seqlen)
+            tl.store(y_p + stride_out_t, y.to(out_ptr.dtype.element_ty), mask=second)
+            y_p += 2 * stride_out_t
+
+            u0, dt0, g0, B0, C0 = u2, dt2, g2, B2, C2
+            u1, dt1, g1, B1, C1 = u3, dt3, g3, B3, C3
+
+        state_tile = state_ptr + b * stride_s_b + cs * stride_s_c + ns * stride_s_n
+        tl.store(state_tile, h, mask=tile_mask)
+
+
+def _scan_blocks(channels: int, d_state: int) -> tuple[int, int, int]:
+    """(BLOCK_C, BLOCK_N, num_warps) of the prefill kernel: 32 channels per warp, one per thread
+    (holding all d_state states), up to 4 warps per program."""
+    block_c = min(128, triton.next_power_of_2(channels))
+    return block_c, triton.next_power_of_2(d_state), max(1, min(4, block_c // 32))
+
+
+def _empty_channels_last_like(x: torch.Tensor) -> torch.Tensor:
+    """torch.empty of x's [B, C, T] shape, laid out [B, T, C] (channel stride 1) when x's channels
+    are its fastest dim (the layer's transposed views), else contiguous."""
+    batch, channels, seqlen = x.shape
+    if x.stride(1) < x.stride(2):
+        return torch.empty(batch, seqlen, channels, dtype=x.dtype, device=x.device).transpose(1, 2)
+    return torch.empty(batch, channels, seqlen, dtype=x.dtype, device=x.device)
+
+
+def selective_scan_triton(
+    u: torch.Tensor,
+    delta: torch.Tensor,
+    A: torch.Tensor,
+    B: torch.Tensor,
+    C: torch.Tensor,
+    D: torch.Tensor,
+    z: torch.Tensor | None,
+    delta_bias: torch.Tensor,
+    *,
+    out: torch.Tensor | None = None,
+    last_state: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Triton twin of `selective_scan_ref`: fp32 scan from a zero state, D skip and z gate fused.
+
+    Args:
+        u, delta: [B, C, T]; z: [B, C, T] or None (None returns the ungated y).
+        A: [C, N] fp32; D, delta_bias: [C] fp32.
+        B, C: [B, N, T]. All may be strided views (the layer passes transposes of [B, T, *] tensors;
+            B and C come from a split of x_proj).
+        out: optional [B, C, T] u.dtype buffer (static buffers, NaN-poisoned tests); by default it is
+            allocated with u's memory order ([B, T, C] underneath when u's channel stride is 1).
+        last_state: optional [B, C, N] fp32 buffer; by default a contiguous one.
+    Returns:
+        y: [B, C, T] in u.dtype.
+        last_state: [B, C, N] fp32, h after the last token.
+    """
+    batch, channels, seqlen = u.shape
+    d_state = A.shape[-1]
+    if out is None:
+        out = _empty_channels_last_like(u)
+    if last_state is None:
+        last_state = torch.empty(batch, channels, d_state, dtype=torch.float32, device=u.device)
+    if batch == 0 or channels == 0:
+        return out, last_state
+    block_c, block_n, num_warps = _scan_blocks(channels, d_state)
+    grid = (batch, triton.cdiv(channels, block_c))
+    z_arg = z if z is not None else u
+    _selective_scan_kernel[grid](
+        u, delta, A, B, C, D, z_arg, delta_bias, out, last_state,
+        channels, d_state, seqlen,
+        u.stride(0), u.stride(1), u.stride(2),
+        delta.stride(0), delta.stride(1), delta.stride(2),
+        A.stride(0), A.stride(1),
+        B.stride(0), B.stride(1), B.stride(2),
+        C.stride(0), C.stride(1), C.stride(2),
+        D.stride(0),
+        z_arg.stride(0), z_arg.stride(1), z_arg.stride(2),
+        delta_bias.stride(0),
+        out.stride(0), out.stride(1), out.stride(2),
+        last_state.stride(0), last_state.stride(1), last_state.stride(2),
+        HAS_Z=z is not None, BLOCK_C=block_c, BLOCK_N=block_n,
+        num_warps=num_warps,
+    )  # fmt: skip
+    return out, last_state
+
+
+def selective_scan(
+    u: torch.Tensor,
+    delta: torch.Tensor,
+    A: torch.Tensor,
+    B: torch.Tensor,
+    C: torch.Tensor,
+    D: torch.Tensor,
+    z: torch.Tensor | None,
+    delta_bias: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Dispatcher: the Triton kernel for CUDA tensors when triton imports, else the reference."""
+    op = selective_scan_triton if use_triton("selective_scan", u, triton is not None) else selective_scan_ref
+    return op(u, delta, A, B, C, D, z, delta_bias)
