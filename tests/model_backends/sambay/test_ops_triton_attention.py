@@ -293,6 +293,7 @@ def test_decode_kernel_compiles_for_h100_without_spills(num_splits: int, cache_t
         {"GROUP": _PUBLISHED_GROUP, "NUM_SPLITS": num_splits} | cfg | _UNIT_STRIDES,
         scalar_types=_FP32_SCALARS,
         **launch,
+        hint_strides=True,
     )
     assert info.registers > 0 and info.spill_stores == 0, info
 
@@ -311,6 +312,7 @@ def test_decode_combine_kernel_compiles_for_h100_without_spills():
         | {n: cfg[n] for n in ("HEAD_DIM", "BLOCK_R", "BLOCK_D")},
         scalar_types={"eps": "fp32", "out_scale": "fp32"},
         num_warps=4,
+        hint_strides=True,
     )
     assert info.registers > 0 and info.spill_stores == 0, info
 
@@ -333,6 +335,7 @@ def test_prefill_kernel_compiles_for_h100_without_spills(dtype: str, has_window:
         {"GROUP": _PUBLISHED_GROUP, "HAS_WINDOW": has_window} | cfg | _UNIT_STRIDES,
         scalar_types=_FP32_SCALARS,
         **launch,
+        hint_strides=True,
     )
     assert info.registers > 0 and info.spill_stores == 0, info
 

@@ -215,6 +215,7 @@ def test_conv_prefill_kernel_compiles_for_h100_without_spills():
         {"K": 4, "HAS_BIAS": True, "BLOCK_C": block_c, "BLOCK_T": block_t, "BLOCK_K": 4}
         | dict.fromkeys(_CONV_UNIT_STRIDES, 1),
         num_warps=4,
+        hint_strides=True,
     )
     assert info.registers > 0 and info.spill_stores == 0, info
 
@@ -234,6 +235,7 @@ def test_scan_prefill_kernel_compiles_for_h100_without_spills(has_z: bool):
         | {n: "*fp32" for n in ("A_ptr", "D_ptr", "dt_bias_ptr", "state_ptr")},
         {"HAS_Z": has_z, "BLOCK_C": block_c, "BLOCK_N": block_n} | dict.fromkeys(_SCAN_UNIT_STRIDES, 1),
         num_warps=num_warps,
+        hint_strides=True,
     )
     assert info.registers > 0 and info.spill_stores == 0, info
 

@@ -8,7 +8,13 @@ lowers to PTX and ptxas assembles it to a cubin with no driver, so tests compile
     info = compile_for_gpu(kernel, {"x_ptr": "*bf16", "slots_ptr": "*i64"}, {"BLOCK": 128})
     info.registers, info.spill_stores, info.shared_bytes
 
-Arguments not named in `pointer_types` or `constexprs` are int32 scalars (sizes and strides).
+Arguments not named in `pointer_types` or `constexprs` are int32 scalars (sizes and strides). Like the
+real launcher with 16-byte-aligned tensors, every pointer is marked divisible by 16 (vector loads and
+cp.async pipelining depend on it); `divisible_by_16` adds integer arguments the launch would mark too
+(sizes and strides that are multiples of 16), and `hint_strides=True` marks every `stride*` argument
+not given as a constexpr: right when the caller passes the strides that are 1 as constexprs (the launcher
+turns an argument equal to 1 into a constant) and the rest are multiples of 16, as at the published
+shapes. Without the hints the code compiles but is not what runs (no vector loads, no cp.async).
 """
 
 from __future__ import annotations
@@ -42,6 +48,9 @@ def compile_for_gpu(
     constexprs: dict[str, object],
     *,
     scalar_types: dict[str, str] | None = None,
+    divisible_by_16: tuple[str, ...] = (),
+    aligned_pointers: bool = True,
+    hint_strides: bool = False,
     arch: int = 90,
     num_warps: int = 4,
     num_stages: int = 3,
@@ -52,7 +61,9 @@ def compile_for_gpu(
     from triton.compiler import ASTSource
 
     names = kernel.arg_names
-    unknown = (set(pointer_types) | set(constexprs) | set(scalar_types or {})) - set(names)
+    unknown = (set(pointer_types) | set(constexprs) | set(scalar_types or {}) | set(divisible_by_16)) - set(
+        names
+    )
     if unknown:
         raise ValueError(f"not arguments of {kernel.__name__}: {sorted(unknown)}")
     signature = {}
@@ -63,10 +74,14 @@ def compile_for_gpu(
             signature[name] = pointer_types[name]
         else:
             signature[name] = (scalar_types or {}).get(name, "i32")
+    hinted = set(divisible_by_16) | (set(pointer_types) if aligned_pointers else set())
+    if hint_strides:
+        hinted |= {n for n in names if n.startswith("stride") and n not in constexprs}
     source = ASTSource(
         fn=kernel,
         signature=signature,
         constexprs={(names.index(n),): v for n, v in constexprs.items()},
+        attrs={(names.index(n),): [["tt.divisibility", 16]] for n in hinted},
     )
     options = {"num_warps": num_warps, "num_stages": num_stages}
     compiled = triton.compile(source, target=GPUTarget("cuda", arch, 32), options=options)
