@@ -22,6 +22,7 @@ export PYTHONPATH="$PWD" TRITON_DEFAULT_FP_FUSION=1
 # sambay op and engine tests, whose imports need nothing more.
 timeout 300 python3 -m pytest -q -m gpu -p no:cacheprovider \
   tests/model_backends/sambay/test_ops_*.py tests/model_backends/sambay/test_engine.py \
+  tests/model_backends/sambay/test_gpu_full_size.py \
   2>&1 | tee "$OUT/gpu-$stamp-tests.txt"
 
 timeout "${BENCH_TIMEOUT:-420}" python3 benchmarks/engine.py --device cuda --config published \

@@ -12,7 +12,7 @@ import torch
 
 from model_backends.sambay.config import SambaYConfig
 from model_backends.sambay.model import SambaYForCausalLM
-from model_backends.sambay.testing import tiny_config
+from model_backends.sambay.testing import randomize_, tiny_config
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMBAY_CONFIGS = {
@@ -39,20 +39,7 @@ def build_model(args) -> SambaYForCausalLM:
     else:
         config = SambaYConfig.from_dict(tiny_config(**SAMBAY_CONFIGS[args.config]))
     model = SambaYForCausalLM(config, dtype=dtype, device=args.device)
-    torch.manual_seed(args.seed)
-    with torch.no_grad():  # random weights of sane scale, drawn on the device (fast at full size)
-        for name, param in model.named_parameters():
-            if name.endswith("A_log"):
-                param.copy_(torch.arange(1, param.shape[-1] + 1, device=param.device).log().expand_as(param))
-            elif name.endswith("dt_proj.bias"):
-                param.fill_(-4.0)
-            elif param.dim() >= 2:
-                param.normal_(0.0, param.shape[-1] ** -0.5)
-            elif "lambda_" in name:
-                param.normal_(0.0, 0.1)
-            else:
-                param.fill_(1.0 if name.endswith("weight") or name.endswith(".D") else 0.0)
-    return model.eval()
+    return randomize_(model, args.seed).eval()  # speed does not depend on the values
 
 
 def _version(package: str) -> str | None:
