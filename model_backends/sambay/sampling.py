@@ -1,18 +1,24 @@
-"""On-device sampling: temperature, exact top-p, and per-sample seeds without a Generator per sample.
+"""On-device sampling: temperature, tie-inclusive top-p, and per-sample seeds without a Generator per sample.
 
 A sample's random draw at generation step `t` is a pure function of (seed, t): a splitmix64 hash
-computed with int64 tensor ops, turned into a uniform in [0, 1). Inverse-CDF sampling over the sorted,
-top-p-truncated, renormalised distribution then makes each token a function of (logits row, seed, step)
-only, so a sample's tokens do not depend on which other samples share the batch or which slot it uses.
-Every row is processed independently (row-wise softmax / sort / cumsum), and nothing syncs the host.
+computed with int64 tensor ops, turned into a float64 uniform u in [0, 1). The token is then a function
+of (logits row, temperature, top_p, u) only (ops/top_p.py), so a sample's tokens do not depend on which
+other samples share the batch or which slot it uses. Every row is processed independently and nothing
+syncs the host.
 
-Exact top-p: sort the probabilities once per row, keep the smallest prefix whose mass is >= top_p (the
-token that crosses the threshold is kept), renormalise, sample. temperature == 0 means greedy argmax.
+Top-p (ops/top_p.py states it exactly): probs = softmax(logits / temperature) in fp32; token i is kept
+iff the mass of the tokens strictly more probable than i is < top_p (ties are kept or dropped together,
+the most probable token(s) always kept, top_p >= 1 keeps all); the draw is the inverse CDF of the kept
+mass in vocabulary order: the first id whose running kept mass exceeds u * kept_mass. temperature == 0
+means greedy argmax (lowest id on ties). On CUDA a Triton kernel does this without sorting the
+vocabulary; elsewhere the PyTorch reference does.
 """
 
 from __future__ import annotations
 
 import torch
+
+from model_backends.sambay.ops import top_p as top_p_ops
 
 _MASK64 = (1 << 64) - 1
 
@@ -45,19 +51,6 @@ def uniform(seeds: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
     return _shr(z, 11).to(torch.float64) * (1.0 / (1 << 53))
 
 
-def top_p_probs(probs: torch.Tensor, top_p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Sort each row descending and zero everything after the top-p prefix.
-
-    probs: float [B, V] (rows sum to 1); top_p: float [B]. Returns (kept probs in sorted order [B, V],
-    vocabulary index of each sorted position [B, V]). The kept probs are NOT renormalised.
-    """
-    sorted_probs, order = torch.sort(probs, dim=-1, descending=True)
-    mass_before = torch.cumsum(sorted_probs, dim=-1) - sorted_probs
-    keep = mass_before < top_p.to(sorted_probs.dtype).unsqueeze(-1)
-    keep[:, 0] = True  # the most likely token is always a candidate, whatever top_p is
-    return sorted_probs * keep, order
-
-
 def sample(
     logits: torch.Tensor,
     temperature: torch.Tensor,
@@ -70,17 +63,4 @@ def sample(
     logits: [B, V] any float dtype; temperature, top_p: float [B]; seeds, steps: int64 [B].
     Returns int64 [B]. Rows with temperature 0 take the argmax (ties: the lowest token id).
     """
-    logits = logits.float()
-    greedy = torch.argmax(logits, dim=-1)
-    safe_temperature = torch.where(temperature > 0, temperature, torch.ones_like(temperature))
-    probs = torch.softmax(logits / safe_temperature.float().unsqueeze(-1), dim=-1)
-    kept, order = top_p_probs(probs, top_p)
-    # float64 cumulative mass: the renormalised inverse CDF must not lose the tail to rounding.
-    cdf = torch.cumsum(kept.double(), dim=-1)
-    target = uniform(seeds, steps) * cdf[:, -1]
-    position = torch.searchsorted(cdf, target.unsqueeze(-1), right=True).squeeze(-1)
-    # u * mass can round up to the total; never step past the last token with nonzero kept mass.
-    last_nonzero = (kept > 0).sum(dim=-1) - 1
-    position = torch.minimum(position, last_nonzero)
-    drawn = order.gather(-1, position.unsqueeze(-1)).squeeze(-1)
-    return torch.where(temperature > 0, drawn, greedy)
+    return top_p_ops.top_p_sample(logits, temperature, top_p, uniform(seeds, steps))
