@@ -15,6 +15,7 @@ from .config import CROSS_ATTN, GMU, MAMBA, MAMBA_MEMORY, SSM_KINDS, SambaYConfi
 # Ops are looked up on their module at call time, so the dispatcher there (ref or kernel) decides.
 from .ops import causal_conv1d as conv_ops
 from .ops import diff_attention as attention_ops
+from .ops import elementwise
 from .ops import selective_scan as scan_ops
 
 
@@ -27,8 +28,7 @@ class MLP(nn.Module):
         self.fc2 = nn.Linear(config.intermediate_size, config.hidden_size, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        gate, up = self.fc1(x).chunk(2, dim=-1)
-        return self.fc2(up * F.silu(gate))
+        return self.fc2(elementwise.swiglu(self.fc1(x)))
 
 
 @dataclass
@@ -65,7 +65,7 @@ class Mamba(nn.Module):
     def _finish(self, y: torch.Tensor, z: torch.Tensor) -> MambaOutput:
         memory = y if self.exports_memory else None
         if self.exports_memory:  # the scan ran ungated so y could be exported; gate now
-            y = y * F.silu(z)
+            y = elementwise.silu_mul(z, y)  # y * silu(z)
         return MambaOutput(self.out_proj(y), memory)
 
     def forward(self, u: torch.Tensor) -> MambaOutput:
@@ -119,7 +119,7 @@ class GatedMemoryUnit(nn.Module):
         self.out_proj = nn.Linear(config.d_inner, config.hidden_size, bias=False)
 
     def forward(self, u: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
-        return self.out_proj(F.silu(self.in_proj(u)) * memory)
+        return self.out_proj(elementwise.silu_mul(self.in_proj(u), memory))
 
 
 class SubLayerNorm(nn.Module):
@@ -220,5 +220,6 @@ class DecoderLayer(nn.Module):
     def finish(self, h: torch.Tensor, mixed: torch.Tensor) -> torch.Tensor:
         """Residual add after the mixer (promoted to fp32 for SSM-type layers), then the MLP half."""
         residual = h.float() if self.kind in SSM_KINDS else h
-        h = residual + mixed
-        return h + self.mlp(self.post_attention_layernorm(h.to(self.post_attention_layernorm.weight.dtype)))
+        norm = self.post_attention_layernorm
+        h, normed = elementwise.add_layernorm(residual, mixed, norm.weight, norm.bias, norm.eps)
+        return h + self.mlp(normed)

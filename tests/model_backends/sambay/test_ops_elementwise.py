@@ -1,5 +1,5 @@
-"""Fused elementwise ops (swiglu, silu_mul, add_layernorm): refs against the layers' own expressions
-(bit for bit), Triton kernels against the refs.
+"""Fused elementwise ops (swiglu, silu_mul, add_layernorm): the layers using them against their unfused
+expressions (bit for bit), Triton kernels against the refs.
 
 On CPU the kernels run under the Triton interpreter in a child process (TRITON_INTERPRET must be set
 before triton is first imported): this file doubles as that worker (`python test_ops_elementwise.py`
@@ -174,7 +174,7 @@ def test_kernels_match_reference_on_gpu_at_real_size(dt_name: str):
         _check(compare_add_ln(case, "cuda", seed=3))
 
 
-# --- the refs are what layers.py computes today ---------------------------------------------------
+# --- the layers, now calling these ops, compute exactly what their plain expressions did -----------
 
 
 def _config():
@@ -200,10 +200,10 @@ def _randomised(module: torch.nn.Module, dtype: torch.dtype, seed: int) -> torch
 
 
 @pytest.mark.parametrize("dt_name", list(DTYPES))
-def test_refs_reproduce_the_layers_bit_for_bit(dt_name: str):
+def test_fused_layers_equal_their_unfused_expressions_bit_for_bit(dt_name: str):
+    """On CPU the layers run the refs; each side here is the expression layers.py had before fusion."""
     from model_backends.sambay import layers
     from model_backends.sambay.config import GMU, MAMBA, SWA_ATTN
-    from model_backends.sambay.ops import elementwise as ew
 
     dtype, config = DTYPES[dt_name], _config()
     gen = torch.Generator().manual_seed(0)
@@ -215,16 +215,17 @@ def test_refs_reproduce_the_layers_bit_for_bit(dt_name: str):
     with torch.no_grad():
         mlp = _randomised(layers.MLP(config), dtype, 1)
         x = rand(2, 5, H)
-        assert torch.equal(mlp(x), mlp.fc2(ew.swiglu_ref(mlp.fc1(x))))
+        gate, up = mlp.fc1(x).chunk(2, dim=-1)
+        assert torch.equal(mlp(x), mlp.fc2(up * F.silu(gate)))
 
         gmu = _randomised(layers.GatedMemoryUnit(config), dtype, 2)
         u, memory = rand(2, 5, H), rand(2, 5, C)
-        assert torch.equal(gmu(u, memory), gmu.out_proj(ew.silu_mul_ref(gmu.in_proj(u), memory)))
+        assert torch.equal(gmu(u, memory), gmu.out_proj(F.silu(gmu.in_proj(u)) * memory))
 
         mamba = _randomised(layers.Mamba(config, exports_memory=True), dtype, 3)
         y, z = rand(3, C), rand(3, C, scale=3.0)
         finished = mamba._finish(y, z)
-        assert torch.equal(finished.out, mamba.out_proj(ew.silu_mul_ref(z, y)))
+        assert torch.equal(finished.out, mamba.out_proj(y * F.silu(z)))
         assert finished.memory is y
 
         for kind in (MAMBA, GMU, SWA_ATTN):  # fp32 residual for SSM kinds, model dtype otherwise
@@ -232,8 +233,9 @@ def test_refs_reproduce_the_layers_bit_for_bit(dt_name: str):
             h, mixed = rand(2, 3, H, scale=4.0), rand(2, 3, H)
             norm = layer.post_attention_layernorm
             residual = h.float() if kind in (MAMBA, GMU) else h
-            total, normed = ew.add_layernorm_ref(residual, mixed, norm.weight, norm.bias, norm.eps)
-            assert torch.equal(layer.finish(h, mixed), total + layer.mlp(normed)), kind
+            total = residual + mixed
+            want = total + layer.mlp(norm(total.to(norm.weight.dtype)))
+            assert torch.equal(layer.finish(h, mixed), want), kind
 
 
 def test_ref_rounding_order_is_pytorchs_eager_one():
