@@ -51,20 +51,33 @@ def _combine(
     subln_weight: torch.Tensor,
     eps: float,
 ) -> torch.Tensor:
-    """q [B, Tq, Hq, D], k/v [B, Tk, Hkv, D], allowed broadcastable to [B, Tq, Tk] -> [B, Tq, Hq*D]."""
+    """q [B, Tq, Hq, D], k/v [B, Tk, Hkv, D], allowed broadcastable to [B, Tq, Tk] -> [B, Tq, Hq*D].
+
+    Written with views, not gathers: q-half head i (Q head 2i + half) is (pair j, member g) with
+    i = j * group + g, K head 2j + half is its key, and v.view(..., Hkv/2, 2D) is already the pair
+    [V[2j] | V[2j+1]]; so both halves of every group go through one batched matmul with no repeat.
+    """
     B, Tq, Hq, D = q.shape
-    group = Hq // k.shape[2]
-    qf, kf, vf = q.float(), k.float(), v.float()
-    v_pair = torch.cat([vf[:, :, 0::2], vf[:, :, 1::2]], dim=-1)  # [B, Tk, Hkv/2, 2D]
-    v_pair = v_pair.repeat_interleave(group, dim=2)  # q-half head j -> kv-half head j // group
-    mask = allowed[:, None] if allowed.dim() == 3 else allowed[None, None]
-    halves = []
-    for half in (0, 1):
-        qh = qf[:, :, half::2]  # [B, Tq, Hq/2, D]
-        kh = kf[:, :, half::2].repeat_interleave(group, dim=2)
-        scores = torch.einsum("bqhd,bkhd->bhqk", qh, kh) * D**-0.5
-        probs = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)
-        halves.append(torch.einsum("bhqk,bkhd->bqhd", probs, v_pair).to(q.dtype))
+    Tk, Hkv = k.shape[1], k.shape[2]
+    group, pairs = Hq // Hkv, Hkv // 2
+    qf = q.float().reshape(B, Tq, pairs, group, 2, D).permute(0, 4, 2, 3, 1, 5)  # [B, half, j, g, Tq, D]
+    qf = qf.reshape(B, 2, pairs, group * Tq, D)
+    kf = k.float().reshape(B, Tk, pairs, 2, D).permute(0, 3, 2, 1, 4)  # [B, half, j, Tk, D]
+    v_pair = v.float().reshape(B, Tk, pairs, 2 * D).permute(0, 2, 1, 3)[:, None]  # [B, 1, j, Tk, 2D]
+    mask = allowed if allowed.dim() == 3 else allowed[None]  # [B or 1, Tq, Tk]
+    mask = (
+        mask[:, None, None, None].expand(-1, 1, 1, group, Tq, Tk).reshape(mask.shape[0], 1, 1, group * Tq, Tk)
+    )
+    scores = (qf @ kf.transpose(-1, -2)) * D**-0.5  # [B, half, j, g * Tq, Tk]
+    probs = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)
+    both = (probs @ v_pair).to(q.dtype)  # [B, half, j, g * Tq, 2D]
+    # back to [B, Tq, Hq/2, 2D] with q-half head i = j * group + g
+    both = (
+        both.reshape(B, 2, pairs, group, Tq, 2 * D)
+        .permute(0, 1, 4, 2, 3, 5)
+        .reshape(B, 2, Tq, Hq // 2, 2 * D)
+    )
+    halves = (both[:, 0], both[:, 1])
     out = halves[0] - lam.to(q.dtype) * halves[1]  # [B, Tq, Hq/2, 2D]
     # subln, HF variant: normalize in fp32, cast back, then multiply by the weight.
     of = out.float()
@@ -160,10 +173,10 @@ def diff_attention_decode_ref(
     S = min(k_cache.shape[1], int(cache_lens.max()))
     k, v = k_cache[slots, :S], v_cache[slots, :S]
     allowed = torch.arange(S, device=q.device)[None, :] < cache_lens[:, None]  # [B, S]
-    # Rows past a sequence's length hold anything (stale keys, other data, NaN): zero them so that a
-    # masked key cannot poison the sum (0 * NaN), not just its score.
-    keep = allowed[:, :, None, None]
-    k, v = k.masked_fill(~keep, 0), v.masked_fill(~keep, 0)
+    # Rows past a sequence's length hold anything (stale keys, other data, NaN). A bad key only poisons
+    # its own score, which the mask then replaces with -inf; a bad value would poison the weighted sum
+    # (0 * NaN), so values are zeroed there.
+    v = v.masked_fill(~allowed[:, :, None, None], 0)
     out = _combine(q[:, None], k, v, allowed[:, None, :], lam, lambda_init, subln_weight, eps)
     return out[:, 0]
 
