@@ -17,13 +17,14 @@ import importlib.util
 import json
 import logging
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
+
+from tests.model_backends.sambay.interpreter import run_worker
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 HAS_TRITON = importlib.util.find_spec("triton") is not None
@@ -138,14 +139,7 @@ def _check(figures: dict[str, dict[str, float]]) -> None:
 
 @pytest.fixture(scope="module")
 def interpreter_figures() -> dict[str, dict]:
-    if not HAS_TRITON:
-        pytest.skip("triton is not importable, so its interpreter cannot run the kernels")
-    env = {**os.environ, "TRITON_INTERPRET": "1", "CUDA_VISIBLE_DEVICES": ""}
-    proc = subprocess.run(
-        [sys.executable, __file__], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=240
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_worker(__file__)
 
 
 def _interpreter_keys() -> list[str]:

@@ -11,12 +11,13 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import pytest
+
+from tests.model_backends.sambay.interpreter import run_worker
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 HAS_TRITON = importlib.util.find_spec("triton") is not None
@@ -84,14 +85,7 @@ def _worker() -> dict:
 
 @pytest.fixture(scope="module")
 def figures() -> dict:
-    if not HAS_TRITON:
-        pytest.skip("triton is not importable, so its interpreter cannot run the kernels")
-    env = {**os.environ, "TRITON_INTERPRET": "1", "CUDA_VISIBLE_DEVICES": ""}
-    proc = subprocess.run(
-        [sys.executable, __file__], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=280
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_worker(__file__, timeout=280)
 
 
 @pytest.mark.parametrize(("dtype", "tolerance"), [("fp32", 1e-4), ("bf16", 5e-2)])
