@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from model_backends.sambay.ops.dispatch import use_triton
+from model_backends.sambay.ops.layout import empty_channels_last_like
 
 
 def causal_conv1d_ref(
@@ -220,15 +221,6 @@ def _conv_blocks(channels: int, seqlen: int) -> tuple[int, int]:
     return min(64, triton.next_power_of_2(channels)), min(32, triton.next_power_of_2(max(seqlen, 1)))
 
 
-def _empty_channels_last_like(x: torch.Tensor) -> torch.Tensor:
-    """torch.empty of x's [B, C, T] shape, laid out [B, T, C] (channel stride 1) when x's channels
-    are its fastest dim (the layer's transposed views), else contiguous."""
-    batch, channels, seqlen = x.shape
-    if x.stride(1) < x.stride(2):
-        return torch.empty(batch, seqlen, channels, dtype=x.dtype, device=x.device).transpose(1, 2)
-    return torch.empty(batch, channels, seqlen, dtype=x.dtype, device=x.device)
-
-
 def causal_conv1d_triton(
     x: torch.Tensor,
     weight: torch.Tensor,
@@ -253,7 +245,7 @@ def causal_conv1d_triton(
     batch, channels, seqlen = x.shape
     K = weight.shape[-1]
     if out is None:
-        out = _empty_channels_last_like(x)
+        out = empty_channels_last_like(x)
     if conv_state is None:
         conv_state = torch.empty(batch, channels, K, dtype=x.dtype, device=x.device)
     if batch == 0 or channels == 0:

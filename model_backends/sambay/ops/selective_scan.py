@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from model_backends.sambay.ops.dispatch import use_triton
+from model_backends.sambay.ops.layout import empty_channels_last_like
 
 
 def selective_scan_ref(
@@ -357,15 +358,6 @@ def _scan_blocks(channels: int, d_state: int) -> tuple[int, int, int]:
     return block_c, triton.next_power_of_2(d_state), max(1, min(4, block_c // 32))
 
 
-def _empty_channels_last_like(x: torch.Tensor) -> torch.Tensor:
-    """torch.empty of x's [B, C, T] shape, laid out [B, T, C] (channel stride 1) when x's channels
-    are its fastest dim (the layer's transposed views), else contiguous."""
-    batch, channels, seqlen = x.shape
-    if x.stride(1) < x.stride(2):
-        return torch.empty(batch, seqlen, channels, dtype=x.dtype, device=x.device).transpose(1, 2)
-    return torch.empty(batch, channels, seqlen, dtype=x.dtype, device=x.device)
-
-
 def selective_scan_triton(
     u: torch.Tensor,
     delta: torch.Tensor,
@@ -396,7 +388,7 @@ def selective_scan_triton(
     batch, channels, seqlen = u.shape
     d_state = A.shape[-1]
     if out is None:
-        out = _empty_channels_last_like(u)
+        out = empty_channels_last_like(u)
     if last_state is None:
         last_state = torch.empty(batch, channels, d_state, dtype=torch.float32, device=u.device)
     if batch == 0 or channels == 0:

@@ -96,17 +96,18 @@ def _compare(case: tuple, dtype: torch.dtype, device: str, seed: int) -> dict[st
     The kernels write into NaN-filled buffers, so a position they leave unwritten shows as NaN."""
     from model_backends.sambay.ops import causal_conv1d as conv_ops
     from model_backends.sambay.ops import selective_scan as scan_ops
+    from model_backends.sambay.ops.layout import empty_channels_last_like
 
     a = _inputs(case, dtype, device, seed)
     nan = float("nan")
     x, weight, bias = a["x"], a["weight"], a["bias"]
-    conv_out = conv_ops._empty_channels_last_like(x).fill_(nan)
+    conv_out = empty_channels_last_like(x).fill_(nan)
     conv_state = torch.full((*x.shape[:2], weight.shape[-1]), nan, dtype=dtype, device=device)
     got = conv_ops.causal_conv1d_triton(x, weight, bias, out=conv_out, conv_state=conv_state)
     conv_want, conv_state_want = conv_ops.causal_conv1d_ref(x, weight, bias)
 
     scan_args = [a[k] for k in SCAN_ARGS]
-    y = scan_ops._empty_channels_last_like(a["u"]).fill_(nan)
+    y = empty_channels_last_like(a["u"]).fill_(nan)
     last_state = torch.full((*x.shape[:2], a["A"].shape[-1]), nan, device=device)
     got_scan = scan_ops.selective_scan_triton(*scan_args, out=y, last_state=last_state)
     y_want, last_state_want = scan_ops.selective_scan_ref(*scan_args)
