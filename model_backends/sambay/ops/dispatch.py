@@ -9,7 +9,7 @@ whole-model interpreter test uses."""
 
 from __future__ import annotations
 
-import importlib.util
+import functools
 import logging
 import os
 from collections.abc import Iterator
@@ -17,16 +17,37 @@ from contextlib import contextmanager
 
 import torch
 
+from evalkit.types import BackendError
+
 logger = logging.getLogger(__name__)
 _logged: set[tuple[str, str]] = set()
-_mode = os.environ.get("EVALKIT_SAMBAY_OPS", "").strip().lower()
-_force_reference = _mode == "reference"
-_force_triton = _mode == "triton"
+_MODES = ("auto", "reference", "triton")  # auto: Triton for CUDA tensors, the reference elsewhere
+
+
+def parse_mode(value: str | None) -> str:
+    """The EVALKIT_SAMBAY_OPS value as a mode; a misspelt one is refused, never read as another mode."""
+    mode = (value or "").strip().lower() or "auto"
+    if mode not in _MODES:
+        raise BackendError(f"EVALKIT_SAMBAY_OPS={value!r} is not a mode; set it to auto, reference or triton")
+    return mode
+
+
+_mode = parse_mode(os.environ.get("EVALKIT_SAMBAY_OPS"))
+
+
+@functools.cache
+def _triton_imports() -> bool:
+    """Whether triton really imports (as every op module tries), not merely whether it is installed."""
+    try:
+        import triton  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def use_triton(op: str, x: torch.Tensor, triton_available: bool) -> bool:
     """True when `op` should run its Triton kernel on `x`'s device."""
-    wanted = (x.is_cuda or _force_triton) and not _force_reference
+    wanted = _mode == "triton" or (_mode == "auto" and x.is_cuda)
     path = "triton" if (wanted and triton_available) else "reference"
     if (op, path) not in _logged:
         _logged.add((op, path))
@@ -35,31 +56,29 @@ def use_triton(op: str, x: torch.Tensor, triton_available: bool) -> bool:
 
 
 def triton_active() -> bool:
-    """True when CUDA tensors get the Triton kernels: triton imports (every op module imports it the
-    same way) and the reference ops are not forced."""
-    return not _force_reference and importlib.util.find_spec("triton") is not None
+    """True when CUDA tensors get the Triton kernels: triton imports and the reference is not forced."""
+    return _mode != "reference" and _triton_imports()
 
 
 @contextmanager
-def triton_ops() -> Iterator[None]:
-    """Run the Triton kernels on every device inside the block (CPU: under TRITON_INTERPRET=1 only)."""
-    global _force_triton
-    before, _force_triton = _force_triton, True
+def ops_mode(mode: str) -> Iterator[None]:
+    """Inside the block, ops dispatch as `mode` says ("auto", "reference" or "triton")."""
+    global _mode
+    before, _mode = _mode, parse_mode(mode)
     try:
         yield
     finally:
-        _force_triton = before
+        _mode = before
 
 
-@contextmanager
-def reference_ops() -> Iterator[None]:
+def reference_ops():
     """Run the reference ops on every device inside the block."""
-    global _force_reference
-    before, _force_reference = _force_reference, True
-    try:
-        yield
-    finally:
-        _force_reference = before
+    return ops_mode("reference")
+
+
+def triton_ops():
+    """Run the Triton kernels on every device inside the block (CPU: under TRITON_INTERPRET=1 only)."""
+    return ops_mode("triton")
 
 
 def describe_path(device: torch.device | str) -> str:
@@ -67,8 +86,8 @@ def describe_path(device: torch.device | str) -> str:
     device = torch.device(device)
     if device.type != "cuda":
         return f"reference PyTorch ops (device {device}; the Triton kernels need CUDA)"
-    if _force_reference:
+    if _mode == "reference":
         return "reference PyTorch ops (forced by EVALKIT_SAMBAY_OPS=reference)"
-    if importlib.util.find_spec("triton") is None:
-        return "reference PyTorch ops (triton is not installed: pip install 'evalkit[gpu]')"
+    if not _triton_imports():
+        return "reference PyTorch ops (triton does not import: pip install 'evalkit[gpu]')"
     return "Triton kernels"

@@ -103,14 +103,20 @@ def test_model_info(backend, checkpoint):
     assert info["ops"].startswith("reference PyTorch ops (device cpu")
 
 
-def test_backend_says_which_ops_it_runs(checkpoint, capsys, monkeypatch):
+def test_backend_says_which_ops_it_runs(checkpoint, capsys):
     from model_backends.sambay.ops import dispatch
 
     make_backend("sambay", BackendOptions(model=str(checkpoint), max_slots=2))
     assert "sambay: reference PyTorch ops (device cpu" in capsys.readouterr().err
     assert dispatch.describe_path("cuda") == "Triton kernels" or not dispatch.triton_active()
-    monkeypatch.setattr(dispatch, "_force_reference", True)
-    assert "EVALKIT_SAMBAY_OPS=reference" in dispatch.describe_path("cuda")
+    with dispatch.reference_ops():
+        assert "EVALKIT_SAMBAY_OPS=reference" in dispatch.describe_path("cuda")
+    with pytest.raises(BackendError, match="EVALKIT_SAMBAY_OPS='refrence' is not a mode; set it to auto"):
+        dispatch.parse_mode("refrence")
+    assert (
+        dispatch.parse_mode(None) == dispatch.parse_mode(" ") == "auto"
+        and dispatch.parse_mode("Triton") == "triton"
+    )
 
 
 @pytest.mark.parametrize(
