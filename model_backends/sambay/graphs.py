@@ -22,6 +22,7 @@ from __future__ import annotations
 import bisect
 import logging
 import time
+from collections.abc import Sequence
 
 import torch
 
@@ -84,15 +85,16 @@ class DecodeGraphs:
             self.capture_seconds,
         )
 
-    def run(self, tokens: torch.Tensor, slots: torch.Tensor) -> torch.Tensor | None:
-        """Logits [B, V] for one decode step of B real rows, or None when B exceeds the largest size
-        (the caller then runs the step eagerly). The result is a view of a static buffer."""
+    def run(self, tokens: torch.Tensor, slots: Sequence[int]) -> torch.Tensor | None:
+        """Logits [B, V] for one decode step of B real rows (tokens on the device, slots from the host),
+        or None when B exceeds the largest size (the caller then runs the step eagerly). The result is a
+        view of a static buffer."""
         batch = tokens.shape[0]
         size = self.padded_size(batch)
         if size is None:
             return None
         self.tokens[:batch].copy_(tokens, non_blocking=True)
-        self.slots[:batch].copy_(slots, non_blocking=True)
+        self.slots[:batch].copy_(torch.tensor(slots, dtype=torch.long), non_blocking=True)  # one H2D copy
         if size > batch:
             self.tokens[batch:size].zero_()
             self.slots[batch:size].fill_(self.pool.scratch)

@@ -102,13 +102,12 @@ class ModelRunner:
 
         The engine keeps every sequence inside its slot (it knows the lengths on the host), so the
         device-side bounds check, a host sync, runs only off CUDA."""
-        slot_tensor = self._long(slots)
         if self.graphs is not None:
-            logits = self.graphs.run(tokens, slot_tensor)
+            logits = self.graphs.run(tokens, slots)
             if logits is not None:
                 return logits
         check = self.device.type != "cuda"
-        return self.model.decode(tokens, slot_tensor, self.pool, check_bounds=check)
+        return self.model.decode(tokens, self._long(slots), self.pool, check_bounds=check)
 
     @torch.inference_mode()
     def sample(self, logits: torch.Tensor, seqs: list[Sequence], steps: Seq[int]) -> torch.Tensor:
