@@ -213,6 +213,23 @@ if triton is not None:
         return tl.dot(a, b, input_precision="ieee")
 
     @triton.jit
+    def _softmax_start(BLOCK_R: tl.constexpr, BLOCK_D: tl.constexpr):
+        # (running max, running sum, accumulator) of one half before its first key block or partial
+        m = tl.full([BLOCK_R], _NEG_BIG, dtype=tl.float32)
+        return m, tl.zeros([BLOCK_R], dtype=tl.float32), tl.zeros([BLOCK_R, 2 * BLOCK_D], dtype=tl.float32)
+
+    @triton.jit
+    def _load_pair_block(k_rows, v_rows, n, n_ok, d_ok, c_ok, stride_k_n, stride_k_h, stride_v_n):
+        # Key rows n of KV pair j: K[2j] and K[2j+1] [N, BLOCK_D], and [V[2j] | V[2j+1]] [N, 2 * BLOCK_D]
+        # (k_rows / v_rows point at row 0 of K[2j] / of the value pair); masked rows read as zero.
+        rows = n[:, None].to(tl.int64)
+        k_mask = n_ok[:, None] & d_ok[None, :]
+        k1 = tl.load(k_rows + rows * stride_k_n, mask=k_mask, other=0.0)
+        k2 = tl.load(k_rows + rows * stride_k_n + stride_k_h, mask=k_mask, other=0.0)
+        v = tl.load(v_rows + rows * stride_v_n, mask=n_ok[:, None] & c_ok[None, :], other=0.0)
+        return k1, k2, v
+
+    @triton.jit
     def _online_block(
         q, k, v, allowed, m, denom, acc, sm_scale, UPCAST: tl.constexpr, INTERPRETER: tl.constexpr
     ):
@@ -303,21 +320,13 @@ if triton is not None:
             + c_d[None, :] * stride_v_d
         )  # fmt: skip
 
-        m1 = tl.full([BLOCK_R], _NEG_BIG, dtype=tl.float32)
-        l1 = tl.zeros([BLOCK_R], dtype=tl.float32)
-        acc1 = tl.zeros([BLOCK_R, 2 * BLOCK_D], dtype=tl.float32)
-        m2 = tl.full([BLOCK_R], _NEG_BIG, dtype=tl.float32)
-        l2 = tl.zeros([BLOCK_R], dtype=tl.float32)
-        acc2 = tl.zeros([BLOCK_R, 2 * BLOCK_D], dtype=tl.float32)
+        m1, l1, acc1 = _softmax_start(BLOCK_R, BLOCK_D)
+        m2, l2, acc2 = _softmax_start(BLOCK_R, BLOCK_D)
         for n0 in range(start, end, BLOCK_N):
             n = n0 + ns
             n_ok = n < end
-            kp = k_rows + n[:, None].to(tl.int64) * stride_k_n
-            k_mask = n_ok[:, None] & d_ok[None, :]
-            k1 = tl.load(kp, mask=k_mask, other=0.0)
-            k2 = tl.load(kp + stride_k_h, mask=k_mask, other=0.0)
-            v = tl.load(
-                v_rows + n[:, None].to(tl.int64) * stride_v_n, mask=n_ok[:, None] & c_ok[None, :], other=0.0
+            k1, k2, v = _load_pair_block(
+                k_rows, v_rows, n, n_ok, d_ok, c_ok, stride_k_n, stride_k_h, stride_v_n
             )
             allowed = n_ok[None, :]
             m1, l1, acc1 = _online_block(q1, k1, v, allowed, m1, l1, acc1, sm_scale, UPCAST, INTERPRETER)
@@ -370,12 +379,8 @@ if triton is not None:
         slot = tl.load(slots_ptr + b).to(tl.int64)
         is_real = (tl.zeros([BLOCK_R], dtype=tl.int64) + slot) >= 0
 
-        m1 = tl.full([BLOCK_R], _NEG_BIG, dtype=tl.float32)
-        l1 = tl.zeros([BLOCK_R], dtype=tl.float32)
-        acc1 = tl.zeros([BLOCK_R, 2 * BLOCK_D], dtype=tl.float32)
-        m2 = tl.full([BLOCK_R], _NEG_BIG, dtype=tl.float32)
-        l2 = tl.zeros([BLOCK_R], dtype=tl.float32)
-        acc2 = tl.zeros([BLOCK_R, 2 * BLOCK_D], dtype=tl.float32)
+        m1, l1, acc1 = _softmax_start(BLOCK_R, BLOCK_D)
+        m2, l2, acc2 = _softmax_start(BLOCK_R, BLOCK_D)
         first = (b * tl.num_programs(1) + pair) * NUM_SPLITS
         tile_mask = row_ok[:, None] & is_real[:, None]
         for split in range(NUM_SPLITS):
@@ -466,21 +471,13 @@ if triton is not None:
             v_ptr + b * stride_v_b + (2 * pair + c_half[None, :]) * stride_v_h + c_d[None, :] * stride_v_d
         )  # fmt: skip
 
-        m1 = tl.full([BLOCK_R], _NEG_BIG, dtype=tl.float32)
-        l1 = tl.zeros([BLOCK_R], dtype=tl.float32)
-        acc1 = tl.zeros([BLOCK_R, 2 * BLOCK_D], dtype=tl.float32)
-        m2 = tl.full([BLOCK_R], _NEG_BIG, dtype=tl.float32)
-        l2 = tl.zeros([BLOCK_R], dtype=tl.float32)
-        acc2 = tl.zeros([BLOCK_R, 2 * BLOCK_D], dtype=tl.float32)
+        m1, l1, acc1 = _softmax_start(BLOCK_R, BLOCK_D)
+        m2, l2, acc2 = _softmax_start(BLOCK_R, BLOCK_D)
         for n0 in range(lo, hi, BLOCK_N):
             n = n0 + ns
             n_ok = n < hi
-            k_mask = n_ok[:, None] & d_ok[None, :]
-            kp = k_rows + n[:, None].to(tl.int64) * stride_k_t
-            k1 = tl.load(kp, mask=k_mask, other=0.0)
-            k2 = tl.load(kp + stride_k_h, mask=k_mask, other=0.0)
-            v = tl.load(
-                v_rows + n[:, None].to(tl.int64) * stride_v_t, mask=n_ok[:, None] & c_ok[None, :], other=0.0
+            k1, k2, v = _load_pair_block(
+                k_rows, v_rows, n, n_ok, d_ok, c_ok, stride_k_t, stride_k_h, stride_v_t
             )
             allowed = n[None, :] <= pos[:, None]
             if HAS_WINDOW:
