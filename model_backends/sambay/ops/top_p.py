@@ -102,6 +102,23 @@ if triton is not None:
         return tl.exp2(tl.fma(x, c, -m))
 
     @triton.jit
+    def _block_weights(row_ptr, V, b, c, m, BLOCK: tl.constexpr):
+        """(offsets, unnormalised probs) of block b of the row; past V the weights are 0."""
+        offs = b * BLOCK + tl.arange(0, BLOCK)
+        x = tl.load(row_ptr + offs, mask=offs < V, other=float("-inf")).to(tl.float32)
+        return offs, _unnormalised(x, c, m)
+
+    @triton.jit
+    def _accumulate_split(e, thr, acc_s, acc_c, acc_min, acc_max):
+        """Per-lane running sum, count and smallest of the weights >= thr, and largest of those below."""
+        ge = e >= thr
+        acc_s += tl.where(ge, e, 0.0)
+        acc_c += ge.to(tl.int32)
+        acc_min = tl.minimum(acc_min, tl.where(ge, e, float("inf")))
+        acc_max = tl.maximum(acc_max, tl.where(ge, -1.0, e))
+        return acc_s, acc_c, acc_min, acc_max
+
+    @triton.jit
     def _mass_at(
         row_ptr, V, c, m, thr, bsum, bmin, bmax, bcnt, nb, dense_min,
         BLOCK: tl.constexpr, NB_P2: tl.constexpr,
@@ -112,7 +129,6 @@ if triton is not None:
         value < thr add nothing; only the blocks straddling thr are read: one by one when they are
         few ("sparse"), else by one streaming pass over the row ("dense", no per-block reductions).
         """
-        ar = tl.arange(0, BLOCK)
         arb = tl.arange(0, NB_P2)
         above = bmin >= thr
         straddle = (bmin < thr) & (bmax >= thr)
@@ -123,14 +139,8 @@ if triton is not None:
         acc_max = tl.full([BLOCK], -1.0, dtype=tl.float32)
         if n_straddle >= dense_min:
             for b in range(0, nb):
-                offs = b * BLOCK + ar
-                x = tl.load(row_ptr + offs, mask=offs < V, other=float("-inf")).to(tl.float32)
-                e = _unnormalised(x, c, m)
-                ge = e >= thr
-                acc_s += tl.where(ge, e, 0.0)
-                acc_c += ge.to(tl.int32)
-                acc_min = tl.minimum(acc_min, tl.where(ge, e, float("inf")))
-                acc_max = tl.maximum(acc_max, tl.where(ge, -1.0, e))
+                offs, e = _block_weights(row_ptr, V, b, c, m, BLOCK)
+                acc_s, acc_c, acc_min, acc_max = _accumulate_split(e, thr, acc_s, acc_c, acc_min, acc_max)
             mass = tl.sum(acc_s.to(tl.float64), 0)
             count = tl.sum(acc_c, 0)
             low = tl.min(acc_min, 0)
@@ -140,14 +150,8 @@ if triton is not None:
             for _ in range(0, n_straddle):
                 b = tl.min(tl.where(todo, arb, NB_P2), 0)
                 todo = todo & (arb != b)
-                offs = b * BLOCK + ar
-                x = tl.load(row_ptr + offs, mask=offs < V, other=float("-inf")).to(tl.float32)
-                e = _unnormalised(x, c, m)
-                ge = e >= thr
-                acc_s += tl.where(ge, e, 0.0)
-                acc_c += ge.to(tl.int32)
-                acc_min = tl.minimum(acc_min, tl.where(ge, e, float("inf")))
-                acc_max = tl.maximum(acc_max, tl.where(ge, -1.0, e))
+                offs, e = _block_weights(row_ptr, V, b, c, m, BLOCK)
+                acc_s, acc_c, acc_min, acc_max = _accumulate_split(e, thr, acc_s, acc_c, acc_min, acc_max)
             mass = tl.sum(acc_s.to(tl.float64), 0) + tl.sum(tl.where(above, bsum, 0.0).to(tl.float64), 0)
             count = tl.sum(acc_c, 0) + tl.sum(tl.where(above, bcnt, 0), 0)
             low = tl.minimum(tl.min(acc_min, 0), tl.min(tl.where(above, bmin, float("inf")), 0))
@@ -160,25 +164,20 @@ if triton is not None:
         BLOCK: tl.constexpr, NB_P2: tl.constexpr,
     ):  # fmt: skip
         """[NB_P2] fp32: per block, the mass of {e >= thr} (pass-B sums where the whole block is kept)."""
-        ar = tl.arange(0, BLOCK)
         arb = tl.arange(0, NB_P2)
         straddle = (bmin < thr) & (bmax >= thr)
         n_straddle = tl.sum(straddle.to(tl.int32), 0)
         masses = tl.where(bmin >= thr, bsum, 0.0)
         if n_straddle >= dense_min:
             for b in range(0, nb):
-                offs = b * BLOCK + ar
-                x = tl.load(row_ptr + offs, mask=offs < V, other=float("-inf")).to(tl.float32)
-                e = _unnormalised(x, c, m)
+                offs, e = _block_weights(row_ptr, V, b, c, m, BLOCK)
                 masses = tl.where(arb == b, tl.sum(tl.where(e >= thr, e, 0.0), 0), masses)
         else:
             todo = straddle
             for _ in range(0, n_straddle):
                 b = tl.min(tl.where(todo, arb, NB_P2), 0)
                 todo = todo & (arb != b)
-                offs = b * BLOCK + ar
-                x = tl.load(row_ptr + offs, mask=offs < V, other=float("-inf")).to(tl.float32)
-                e = _unnormalised(x, c, m)
+                offs, e = _block_weights(row_ptr, V, b, c, m, BLOCK)
                 masses = tl.where(arb == b, tl.sum(tl.where(e >= thr, e, 0.0), 0), masses)
         return masses
 
@@ -273,9 +272,7 @@ if triton is not None:
                 for _ in range(0, n_todo):
                     b = tl.min(tl.where(todo, arb, NB_P2), 0)
                     todo = todo & (arb != b)
-                    offs = b * BLOCK + ar
-                    x = tl.load(row_ptr + offs, mask=offs < V, other=float("-inf")).to(tl.float32)
-                    e = _unnormalised(x, c, m)
+                    offs, e = _block_weights(row_ptr, V, b, c, m, BLOCK)
                     sel = (e >= lo_f) & (e < hi_f)
                     pos = n_cand + tl.cumsum(sel.to(tl.int32), 0) - 1
                     tl.store(cand_row + pos, e, mask=sel & (pos < CAND))
@@ -307,9 +304,7 @@ if triton is not None:
             b_hit = tl.where(missed, tl.max(tl.where(kept > 0, arb, 0), 0), b_hit)
             goal = tl.where(missed, float("inf"), goal)
             before = tl.max(tl.where(arb < b_hit, prefix, 0.0), 0)
-            offs = b_hit * BLOCK + ar
-            x = tl.load(row_ptr + offs, mask=offs < V, other=float("-inf")).to(tl.float32)
-            e = _unnormalised(x, c, m)
+            offs, e = _block_weights(row_ptr, V, b_hit, c, m, BLOCK)
             e_kept = tl.where(e >= t_star, e, 0.0)
             running = before + tl.cumsum(e_kept.to(tl.float64), 0)
             first = tl.min(tl.where(running > goal, offs, V), 0)
