@@ -11,6 +11,8 @@ import time
 
 import torch
 
+from benchmarks.engine_bench import sync
+
 # Phi-4-mini(-reasoning): 32 layers, hidden 3072, 24 heads / 8 KV heads of 128, SwiGLU 8192, LongRoPE over
 # 3/4 of each head (48 frequency pairs), tied embeddings, vocab 200,064. Factors of 1.0: random weights
 # make the values irrelevant to speed, only the shapes and the code path matter.
@@ -103,11 +105,6 @@ class _StepClock:
         pass
 
 
-def _sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-
-
 class _StopAfter:
     """Stopping criterion: end `generate` after `steps` new tokens, whatever max_new_tokens says."""
 
@@ -136,7 +133,7 @@ def generate_timed(
     gen = torch.Generator().manual_seed(seed)
     ids = torch.randint(3, model.config.vocab_size, (batch, prompt_len), generator=gen).to(device)
     clock = _StepClock()
-    _sync(device)
+    sync(device)
     start = time.perf_counter()
     model.generate(
         ids,
@@ -151,7 +148,7 @@ def generate_timed(
         streamer=clock,
         stopping_criteria=StoppingCriteriaList([_StopAfter(steps)]),
     )
-    _sync(device)
+    sync(device)
     end = time.perf_counter()
     # put() #0 is the prompt, #1 the first token (sampled from the prefill), #k the k-th decode step.
     marks = clock.times

@@ -13,15 +13,11 @@ import time
 
 import torch
 
+from benchmarks.engine_bench import sync
 from evalkit.types import GenerationRequest, SamplingParams
 from model_backends.sambay.engine import EngineConfig, LLMEngine
 
 SAMPLING = SamplingParams(temperature=0.6, top_p=0.95, max_new_tokens=32768)
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
 
 
 class DeviceClock:
@@ -86,10 +82,10 @@ def step_costs(
         prompt = torch.randint(3, vocab, (context,), generator=gen).tolist()
         for batch in batches:
             engine.add_request(_request(f"c{context}-b{batch}", batch, seed), prompt, [steps + 2] * batch)
-            _sync(engine.runner.device)
+            sync(engine.runner.device)
             start = time.perf_counter()
             engine.step()  # admits, prefills, forks, first decode (may also capture graphs on first use)
-            _sync(engine.runner.device)
+            sync(engine.runner.device)
             first_step = time.perf_counter() - start
             clock = DeviceClock(engine.runner)
             walls, devices = [], []
@@ -117,17 +113,17 @@ def step_costs(
 
 
 def prefill_seconds(engine: LLMEngine, prompt_len: int, repeats: int = 3) -> float:
-    """Median wall time of one prefill of `prompt_len` tokens (the engine's first step minus nothing:
-    a request of one sample and one token, whose only decode is the prefill's own sampling)."""
+    """Median wall time of one `runner.prefill` of `prompt_len` random tokens into slot 0 (the engine's
+    pool must exist and hold no live sequence: call it between workloads)."""
     vocab = engine.runner.model.config.vocab_size
     runner = engine.runner
     times = []
     for i in range(repeats):
         prompt = torch.randint(3, vocab, (prompt_len,), generator=torch.Generator().manual_seed(i)).tolist()
-        _sync(runner.device)
+        sync(runner.device)
         start = time.perf_counter()
         runner.prefill([prompt], [0])
-        _sync(runner.device)
+        sync(runner.device)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
@@ -142,13 +138,13 @@ def run_workload(engine: LLMEngine, workload) -> dict:
             f"{workload.name}{i}", (), tuple(range(len(seeds))), tuple(seeds), SAMPLING
         )
         engine.add_request(request, prompt, max_new_tokens=lengths)
-    _sync(engine.runner.device)
+    sync(engine.runner.device)
     steps0 = engine.stats.steps
     start = time.perf_counter()
     tokens = 0
     while engine.has_work():
         tokens += sum(seq.num_generated_tokens for seq in engine.step())
-    _sync(engine.runner.device)
+    sync(engine.runner.device)
     seconds = time.perf_counter() - start
     device = clock.take()
     clock.remove()

@@ -18,6 +18,8 @@ import time
 
 import torch
 
+from benchmarks.engine_bench import sync
+
 
 def copy_bandwidth(device: str, nbytes: int | None = None, repeats: int = 10) -> float:
     """Measured device-to-device copy bandwidth in bytes/s, counting the read and the write."""
@@ -25,19 +27,14 @@ def copy_bandwidth(device: str, nbytes: int | None = None, repeats: int = 10) ->
     src = torch.empty(nbytes, dtype=torch.uint8, device=device)
     dst = torch.empty_like(src)
     dst.copy_(src)  # warm-up
-    _sync(device)
+    sync(device)
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
         dst.copy_(src)
-        _sync(device)
+        sync(device)
         best = min(best, time.perf_counter() - start)
     return 2 * nbytes / best
-
-
-def _sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
 
 
 def weight_bytes(model: torch.nn.Module) -> int:

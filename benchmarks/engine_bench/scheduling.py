@@ -9,14 +9,10 @@ import time
 
 import torch
 
+from benchmarks.engine_bench import sync
 from evalkit.types import GenerationRequest, SamplingParams
 from model_backends.sambay.engine import EngineConfig, LLMEngine
 from model_backends.sambay.sampling import sample
-
-
-def sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
 
 
 def run_continuous(model, w, slots: int, device: str) -> dict:
