@@ -95,9 +95,8 @@ class DecodeGraphs:
             return None
         self.tokens[:batch].copy_(tokens, non_blocking=True)
         self.slots[:batch].copy_(torch.tensor(slots, dtype=torch.long), non_blocking=True)  # one H2D copy
-        if size > batch:
-            self.tokens[batch:size].zero_()
-            self.slots[batch:size].fill_(self.pool.scratch)
+        if size > batch:  # pad rows: any token id will do (the buffer holds only real ones); slots must
+            self.slots[batch:size].fill_(self.pool.scratch)  # be the scratch slot, never a stale live one
         if self.capture:
             self.graphs[size].replay()
             return self.outputs[size][:batch]
