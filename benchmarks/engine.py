@@ -180,13 +180,11 @@ def dry_run(args, out: Path) -> dict:
     so that a missing package or a changed API shows here rather than on the GPU. Measures nothing."""
     vocab = baseline.CONFIGS[_baseline_name(args)]["vocab_size"]
     if args.part in ("all", "baseline") and not args.no_baseline:
-        from transformers import GenerationConfig, Phi3ForCausalLM, StoppingCriteriaList  # noqa: F401
+        from transformers import Phi3ForCausalLM, StoppingCriteriaList  # noqa: F401
 
-        missing = [a for a in ("disable_compile", "prefill_chunk_size") if not hasattr(GenerationConfig(), a)]
-        if missing:
-            raise SystemExit(
-                f"error: this transformers' generate lacks {', '.join(missing)} (the baseline uses them)"
-            )
+        missing = {"disable_compile", "prefill_chunk_size"} - baseline.generate_options()
+        if missing:  # the run still works: it records this in transformer.generate_options_missing
+            print(f"warning: this transformers' generate lacks {', '.join(sorted(missing))}")
         baseline.phi3_config(_baseline_name(args))  # transformers accepts the baseline's configuration
     full, check = (
         make_workloads(args, vocab),

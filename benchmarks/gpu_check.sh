@@ -115,27 +115,27 @@ if ((dry)); then
   echo "gpu_check.sh --dry-run: parts ${parts[*]}; nothing runs on a GPU, nothing is written to $OUT"
   echo "timeouts: smi ${TIMEOUT_SMI} + versions ${TIMEOUT_VERSIONS} + parts ${TIMEOUT_PART1}/${TIMEOUT_PART2}/${TIMEOUT_PART3} + summary ${TIMEOUT_SUMMARY} + 6 x ${KILL_GRACE} s kill grace = ${worst} s (limit ${LIMIT_TOTAL} s)"
   failed=0
-  check() {  # a part's stand-in on CPU, run as the device image would import it
-    echo "  check: $(quoted "$@")"
-    "$PY" benchmarks/device_image.py "$@" 2>&1 | sed 's/^/    /'
+  check() {  # a part's stand-in on CPU, run as the device image would import it: check LABEL ARGS...
+    echo "  check ($1): $(quoted "$PY" benchmarks/device_image.py "${@:2}" | cut -c1-240)"
+    "$PY" benchmarks/device_image.py "${@:2}" 2>&1 | sed 's/^/    /'
     local rc=${PIPESTATUS[0]}
     if ((rc != 0)); then echo "  FAILED (exit $rc)"; failed=1; fi
   }
   echo "would run: timeout -k $KILL_GRACE $TIMEOUT_SMI nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader"
   echo "would run: timeout -k $KILL_GRACE $TIMEOUT_VERSIONS $(quoted "$PY" -c '<versions>')"
-  check -c "$VERSIONS_PY"
+  check "the versions header" -c "$VERSIONS_PY"
   for n in "${parts[@]}"; do
     part_command "$n"
     echo "would run: timeout -k $KILL_GRACE $LIMIT $(quoted "${CMD[@]}")2>&1 | tee $(path "part$n.log")"
     if ((n == 1)); then
-      check benchmarks/gpu_tests.py --collect-only "${GPU_TEST_FILES[@]}"
+      check "collect the GPU tests, import what they exercise" benchmarks/gpu_tests.py --collect-only "${GPU_TEST_FILES[@]}"
     else
-      check "${CMD[@]:1}" --dry-run
+      check "the benchmark's plan and imports" "${CMD[@]:1}" --dry-run
     fi
   done
   echo "would run: timeout -k $KILL_GRACE $TIMEOUT_SUMMARY $(quoted "${SUMMARY_CMD[@]}")"
   empty="$(mktemp -d)"
-  check benchmarks/gpu_summary.py "$empty"
+  check "the summary of no part files" benchmarks/gpu_summary.py "$empty"
   rmdir "$empty"
   if ((failed)); then echo "dry run FAILED"; exit 1; fi
   echo "dry run OK"

@@ -5,14 +5,18 @@
 
 The JSON is rewritten after every test, so a run cut off by its timeout still says which tests passed
 and which one it was in. Part 1 passes when every collected test ran and passed: a skipped GPU test (no
-CUDA visible) is not a pass. --collect-only fails when a file does not import or has no GPU test.
+CUDA visible) is not a pass. --collect-only fails when a file does not import or has no GPU test, or
+when a module of the packages those tests exercise does not import (the tests import some of them only
+inside the test functions, which a collection does not reach).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib
 import json
+import pkgutil
 import sys
 import time
 from pathlib import Path
@@ -20,6 +24,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+EXERCISED_PACKAGES = ("model_backends.sambay",)
 OUTPUT_CHARS = 2000  # of each test's captured output and failure text kept in the JSON
 
 
@@ -130,7 +135,24 @@ def collect(files: list[str]) -> int:
             f"error: GPU test collection failed (pytest exit {int(code)}; files without GPU tests: {empty or 'none'})"
         )
         return 1
-    return 0
+    return import_exercised()
+
+
+def import_exercised() -> int:
+    """Import every module of EXERCISED_PACKAGES; 1 (and the errors printed) when one fails."""
+    failures, count = [], 0
+    for package in EXERCISED_PACKAGES:
+        root = importlib.import_module(package)
+        for info in pkgutil.walk_packages(root.__path__, package + "."):
+            count += 1
+            try:
+                importlib.import_module(info.name)
+            except Exception as exc:  # noqa: BLE001 - report every module that fails, not only the first
+                failures.append(f"{info.name}: {type(exc).__name__}: {exc}")
+    print(f"imported {count} modules of {', '.join(EXERCISED_PACKAGES)}" + (": FAILED" if failures else ""))
+    for failure in failures:
+        print(f"error: {failure}")
+    return 1 if failures else 0
 
 
 def run(files: list[str], json_path: Path, per_test_timeout: int) -> int:

@@ -106,6 +106,15 @@ def largest_batch(
     return max(1, min(cap, int((0.9 * free - 4 * 2**30) // per_row)))
 
 
+def generate_options() -> set[str]:
+    """Which of generate's options the baseline uses this transformers has (both since 4.5x): without
+    `disable_compile` its default compile stays on, without `prefill_chunk_size` prompts go in whole."""
+    from transformers import GenerationConfig
+
+    config = GenerationConfig()
+    return {name for name in ("disable_compile", "prefill_chunk_size") if hasattr(config, name)}
+
+
 class _StepClock:
     """A `generate` streamer that timestamps every put(): the prompt once, then one call per step."""
 
@@ -130,6 +139,14 @@ class _StopAfter:
         return torch.full(
             (input_ids.shape[0],), self.calls >= self.steps, dtype=torch.bool, device=input_ids.device
         )
+
+
+def _options(compile: bool, prefill_chunk: int | None) -> dict:
+    have = generate_options()
+    options = {"disable_compile": not compile} if "disable_compile" in have else {}
+    if prefill_chunk and "prefill_chunk_size" in have:
+        options["prefill_chunk_size"] = prefill_chunk
+    return options
 
 
 @torch.inference_mode()
@@ -172,8 +189,7 @@ def generate_timed(
         eos_token_id=None,
         pad_token_id=0,
         cache_implementation="static",
-        disable_compile=not compile,
-        **({"prefill_chunk_size": prefill_chunk} if prefill_chunk else {}),
+        **_options(compile, prefill_chunk),
         streamer=clock,
         stopping_criteria=StoppingCriteriaList([_StopAfter(steps)]),
     )

@@ -13,6 +13,9 @@ from benchmarks.engine_bench.budget import Budget
 # A check run is started only when 1.5x its predicted time (+ a few seconds of prefills and graph
 # replays the cost model leaves out) fits in the time budget: the prediction is what it checks.
 CHECK_SAFETY, CHECK_OVERHEAD_S = 1.5, 5.0
+# Grid points stop this long before the budget ends, leaving time for the predictions (a few prefills)
+# and the save; one point takes seconds (a 32K prefill and 18 steps of at most ~0.1 s at 256 x 32K).
+GRID_RESERVE_S = 20.0
 
 
 def engine_size(args, full: dict) -> tuple[int, int]:
@@ -57,7 +60,10 @@ def run(
         out["grid"].append(row)
         update(out)
 
-    measure.step_costs(engine, args.points, args.grid_steps, on_row=add_row)
+    def allow(batch: int, context: int) -> bool:  # the first point (the targets') always runs
+        return not out["grid"] or budget.allows(f"grid point {batch}x{context}", GRID_RESERVE_S)
+
+    measure.step_costs(engine, args.points, args.grid_steps, on_row=add_row, allow=allow)
     out["slots"] = engine.runner.num_slots  # the pool exists now: what the engine really runs
     cost = step_cost(out["grid"])
     out["prefill_seconds"] = {

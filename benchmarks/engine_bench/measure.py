@@ -77,16 +77,20 @@ def step_costs(
     steps: int,
     seed: int = 0,
     on_row: Callable[[dict], None] | None = None,
+    allow: Callable[[int, int], bool] | None = None,
 ) -> list[dict]:
     """For each (batch, context) point, in the order given: one prompt of `context` tokens (one random
     prompt per context) prefilled and forked into `batch` samples, then `steps` engine steps timed (the
     first step, which prefills and forks, is timed apart). `on_row` sees each row as soon as it is measured
-    (the benchmark saves its JSON there, so a run cut short keeps the points it finished)."""
+    (the benchmark saves its JSON there, so a run cut short keeps the points it finished); a point for
+    which `allow(batch, context)` is false is left out."""
     vocab = engine.runner.model.config.vocab_size
     gen = torch.Generator().manual_seed(seed)
     prompts: dict[int, list[int]] = {}
     rows = []
     for batch, context in points:
+        if allow is not None and not allow(batch, context):
+            continue
         if context not in prompts:
             prompts[context] = torch.randint(3, vocab, (context,), generator=gen).tolist()
         engine.add_request(

@@ -128,8 +128,15 @@ def run(
     out: dict = {
         "config": name,
         "parameters": sum(p.numel() for p in model.parameters()),
-        "compiled": False,  # the predictions use eager steps; compiled_check compares one point
-        "prefill_chunk": args.baseline_prefill_chunk,
+        # the predictions use eager steps (compiled_check compares one point), unless this transformers
+        # cannot turn generate's compile off
+        "compiled": "disable_compile" not in baseline.generate_options() and args.device.startswith("cuda"),
+        "prefill_chunk": args.baseline_prefill_chunk
+        if "prefill_chunk_size" in baseline.generate_options()
+        else None,
+        "generate_options_missing": sorted(
+            {"disable_compile", "prefill_chunk_size"} - baseline.generate_options()
+        ),
         "workloads": {},
     }
     for wname, w in full.items():  # the paper workload first: the speedup target is on it

@@ -231,13 +231,17 @@ def test_grid_and_baseline_parts_run_apart_and_join_through_the_grid_json(tmp_pa
     grid = engine.main(
         [*args.split(), "--part", "grid", "--time-budget", "0.01", "--out", str(tmp_path / "g.json")]
     )
-    assert grid["complete"] and [r["batch"] for r in grid["evalkit"]["grid"]] == [4, 1, 4]
-    assert grid["evalkit"]["checks"] == {} and [s["stage"] for s in grid["budget_skipped"]] == [
+    # the first point (the targets') always runs; the budget leaves out the rest and the check runs
+    assert grid["complete"] and [(r["batch"], r["context"]) for r in grid["evalkit"]["grid"]] == [(4, 32)]
+    assert [s["stage"] for s in grid["budget_skipped"]] == [
+        "grid point 1x16",
+        "grid point 4x64",
         "check run paper",
         "check run eval",
     ]
+    assert grid["evalkit"]["checks"] == {} and set(grid["evalkit"]["predicted"]) == {"paper", "eval"}
     assert set(grid["targets"]) == {"roofline_fraction", "host_overhead_share"}
-    assert grid["targets"]["roofline_fraction"]["at"] == [4, 64]  # the row nearest 64 x 8K
+    assert grid["targets"]["roofline_fraction"]["at"] == [4, 32]  # the row nearest 64 x 8K
     base = engine.main(
         [*args.split(), "--part", "baseline", "--baseline-prefill-chunk", "8", "--evalkit-from", str(tmp_path / "g.json"),
          "--out", str(tmp_path / "b.json")]
@@ -247,5 +251,6 @@ def test_grid_and_baseline_parts_run_apart_and_join_through_the_grid_json(tmp_pa
         w = base["transformer"]["workloads"][name]
         assert w["predicted"]["tokens_per_second"] > 0 and w["out_of_memory"] == []
     assert base["transformer"]["prefill_chunk"] == 8 and not base["transformer"]["compiled"]
+    assert base["transformer"]["generate_options_missing"] == []
     assert set(base["targets"]) == {"speedup_paper"} and base["speedup_over_transformer"]["paper"] > 0
     assert json.loads((tmp_path / "b.json").read_text())["complete"] is True

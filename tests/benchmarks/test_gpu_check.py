@@ -145,6 +145,23 @@ def test_device_image_blocks_what_the_image_lacks(tmp_path):
     assert code.returncode == 1 and "ModuleNotFoundError" in code.stderr  # absent, not merely unimportable
 
 
+def test_dry_run_also_imports_what_the_gpu_tests_import_inside_their_bodies(tmp_path, monkeypatch, capsys):
+    from benchmarks import gpu_tests
+
+    package = tmp_path / "exercised_pkg"
+    (package / "kernels").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "kernels" / "__init__.py").write_text("")
+    (package / "kernels" / "fast.py").write_text("import math_verify\n")  # a lazily imported module
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(gpu_tests, "EXERCISED_PACKAGES", ("exercised_pkg",))
+    monkeypatch.setitem(sys.modules, "math_verify", None)  # as benchmarks/device_image.py does
+    assert gpu_tests.import_exercised() == 1
+    assert "exercised_pkg.kernels.fast: ModuleNotFoundError" in capsys.readouterr().out
+    (package / "kernels" / "fast.py").write_text("import math\n")
+    assert gpu_tests.import_exercised() == 0
+
+
 # ---------------------------------------------------------------------------------------- the summary
 def _grid_row(batch, context, ms, fraction, host):
     return {"batch": batch, "context": context, "ms_per_step": ms, "fraction_of_copy_bandwidth": fraction,
