@@ -265,7 +265,13 @@ def main(argv: list[str] | None = None) -> dict:
         save(f"copy bandwidth {bandwidth / 1e9:.1f} GB/s; evalkit engine grid")
         check = make_workloads(args, vocab, args.check_scale, args.check_problems)
         evalkit_run.run(
-            model, args, full, check, bandwidth, budget, update=lambda ev: _put(result, "evalkit", ev, save)
+            model,
+            args,
+            full,
+            check,
+            bandwidth,
+            budget,
+            update=lambda ev, stage=None: _put(result, "evalkit", ev, save, stage),
         )
         if args.scheduling:
             save("continuous vs static batching")
@@ -280,7 +286,12 @@ def main(argv: list[str] | None = None) -> dict:
             result["evalkit_from"] = evalkit_from(args.evalkit_from, result)
         save("transformer baseline (Phi3, generate, static cache)")
         phi3_run.run(
-            args, dtype, full, bandwidth, budget, update=lambda t: _put(result, "transformer", t, save)
+            args,
+            dtype,
+            full,
+            bandwidth,
+            budget,
+            update=lambda t, stage=None: _put(result, "transformer", t, save, stage),
         )
     result["peak_memory_mib"] = round(peak_memory_mib(args.device), 1)
     result["complete"] = True
@@ -290,9 +301,9 @@ def main(argv: list[str] | None = None) -> dict:
     return result
 
 
-def _put(result: dict, key: str, value: dict, save) -> None:
+def _put(result: dict, key: str, value: dict, save, stage: str | None = None) -> None:
     result[key] = value
-    save()
+    save(stage)
 
 
 def _save(out: Path, result: dict) -> None:

@@ -58,11 +58,11 @@ while (($#)); do
   case "$1" in
     --dry-run) dry=1 ;;
     --part)
-      [[ $# -ge 2 && "$2" =~ ^[123](,[123])*$ ]] || { echo "error: --part takes 1, 2 or 3 (or a list: 2,3)"; usage; exit 2; }
-      IFS=, read -r -a parts <<<"$2"
+      [[ $# -ge 2 && "$2" =~ ^[123](,[123])*$ ]] || { echo "error: --part takes 1, 2 or 3 (or a list: 2,3)" >&2; usage >&2; exit 2; }
+      read -r -a parts <<<"$(tr , '\n' <<<"$2" | sort -u | tr '\n' ' ')"  # in part order, once each
       shift ;;
     -h | --help) usage; exit 0 ;;
-    *) echo "error: unknown argument '$1'"; usage; exit 2 ;;
+    *) echo "error: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
   esac
   shift
 done
@@ -123,7 +123,7 @@ if ((dry)); then
   }
   echo "would run: timeout -k $KILL_GRACE $TIMEOUT_SMI nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader"
   echo "would run: timeout -k $KILL_GRACE $TIMEOUT_VERSIONS $(quoted "$PY" -c '<versions>')"
-  check "the versions header" -c "$VERSIONS_PY"
+  check "the versions header parses" -c 'import ast, sys; ast.parse(sys.argv[1])' "$VERSIONS_PY"
   for n in "${parts[@]}"; do
     part_command "$n"
     echo "would run: timeout -k $KILL_GRACE $LIMIT $(quoted "${CMD[@]}")2>&1 | tee $(path "part$n.log")"

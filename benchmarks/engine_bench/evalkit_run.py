@@ -37,11 +37,12 @@ def run(
     check: dict,
     bandwidth: float,
     budget: Budget,
-    update: Callable[[dict], None],
+    update: Callable[..., None],
 ) -> dict:
     """Measures in order of what the targets need: the grid (the target point first), the predictions of
     the `full` workloads at `args.slots` slots, then the `check` workloads' real runs as time allows.
-    `update(out)` is called after each piece, so the caller can save what exists."""
+    `update(out[, stage])` is called after each piece and before each stage, so the caller can save what
+    exists and say where the run is."""
     slots, max_seq_len = engine_size(args, full)
     engine = measure.make_engine(model, slots, max_seq_len)
     weights = roofline.weight_bytes(model)
@@ -58,6 +59,11 @@ def run(
         row["bytes_per_step"] = moved["total"]
         row.update(roofline.achieved(moved["total"], row["ms_per_step"] / 1000, bandwidth))
         out["grid"].append(row)
+        print(
+            f"  {row['batch']}x{row['context']}: {row['ms_per_step']:.2f} ms/step, host {100 * row['host_overhead_share']:.1f}%,"
+            f" {100 * row['fraction_of_copy_bandwidth']:.1f}% of copy bandwidth (first step {row['first_step_ms']:.0f} ms)",
+            flush=True,
+        )
         update(out)
 
     def allow(batch: int, context: int) -> bool:  # the first point (the targets') always runs
@@ -66,6 +72,7 @@ def run(
     measure.step_costs(engine, args.points, args.grid_steps, on_row=add_row, allow=allow)
     out["slots"] = engine.runner.num_slots  # the pool exists now: what the engine really runs
     cost = step_cost(out["grid"])
+    update(out, "evalkit workload predictions")
     out["prefill_seconds"] = {
         name: measure.prefill_seconds(engine, len(w.prompts[0])) for name, w in full.items()
     }
@@ -81,6 +88,7 @@ def run(
         predicted = workloads.predict_continuous(w, out["slots"], cost, prefill)
         if not budget.allows(f"check run {name}", CHECK_SAFETY * predicted["seconds"] + CHECK_OVERHEAD_S):
             continue
+        update(out, f"evalkit check run {name} (predicted {predicted['seconds']:.0f} s)")
         measured = measure.run_workload(engine, w)
         out["checks"][name] = {
             "workload": w.describe(),

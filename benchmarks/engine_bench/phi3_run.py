@@ -46,35 +46,48 @@ def _estimate(rows: list[dict], ctx: int, steps: int) -> float:
     return 1.5 * (prefill + (steps + 2) * last["ms_per_step"] / 1000) + 2.0
 
 
-def _workload(model, args, name: str, w, weights: int, bandwidth: float, budget: Budget, update) -> dict:
+def _workload(
+    model, args, name: str, w, weights: int, bandwidth: float, budget: Budget, entry: dict, update
+) -> None:
+    """Fills `entry` (already in the saved result, so a run cut short keeps every point measured) with
+    the timed points and the prediction from them, re-made after each point."""
     cache = w.longest
     prompt = len(w.prompts[0])
     contexts = contexts_for(
         prompt, cache - args.baseline_steps - 2, args.grid_contexts, args.baseline_contexts
     )
     fit = baseline.largest_batch(model, cache, w.num_samples, args.device, args.baseline_prefill_chunk)
-    entry: dict = {"largest_batch_that_fits": fit, "contexts": contexts, "grid": [], "out_of_memory": []}
+    entry.update(largest_batch_that_fits=fit, contexts=contexts, grid=[], out_of_memory=[])
     for _attempt in range(OOM_RETRIES + 1):
         entry["batch"], entry["grid"] = _equal_chunks(w.num_samples, fit), []
+        entry.pop("predicted", None)
         try:
             for ctx in contexts:
                 if entry["grid"] and not budget.allows(
                     f"baseline {name} context {ctx}", _estimate(entry["grid"], ctx, args.baseline_steps)
                 ):
                     continue
-                entry["grid"].append(_point(model, args, entry["batch"], ctx, cache, weights, bandwidth))
+                update(f"baseline {name}: batch {entry['batch']}, context {ctx}")
+                row = _point(model, args, entry["batch"], ctx, cache, weights, bandwidth)
+                entry["grid"].append(row)
+                print(
+                    f"  {row['ms_per_step']:.2f} ms/step, prefill {row['prefill_seconds']:.1f} s", flush=True
+                )
+                _predict(w, entry, prompt)
                 update()
-            break
+            return
         except torch.cuda.OutOfMemoryError as exc:  # a user would lower the batch: so do we
             entry["out_of_memory"].append({"batch": entry["batch"], "error": str(exc).splitlines()[0][:200]})
             torch.cuda.empty_cache()
             fit = max(1, fit // 2)
+
+
+def _predict(w, entry: dict, prompt: int) -> None:
     rows = entry["grid"]
-    if rows and rows[0]["context"] == prompt:
+    if rows and rows[0]["context"] == prompt:  # the prompt's point gives the prefill cost per row
         cost = workloads.StepCost({(r["batch"], r["context"]): r["ms_per_step"] / 1000 for r in rows})
         prefill_per_row = rows[0]["prefill_seconds"] / entry["batch"]
         entry["predicted"] = workloads.predict_static(w, entry["batch"], cost, prefill_per_row)
-    return entry
 
 
 def _point(model, args, batch: int, ctx: int, cache: int, weights: int, bandwidth: float) -> dict:
@@ -120,34 +133,31 @@ def _compiled_check(model, args, w, entry: dict, budget: Budget) -> dict:
 
 
 def run(
-    args, dtype: torch.dtype, full: dict, bandwidth: float, budget: Budget, update: Callable[[dict], None]
+    args, dtype: torch.dtype, full: dict, bandwidth: float, budget: Budget, update: Callable[..., None]
 ) -> dict:
     name = "published" if args.config == "published" or args.model else args.config
     model = baseline.build_phi3(name, dtype, args.device, args.seed)
     weights = roofline.weight_bytes(model)
+    have = baseline.generate_options()
     out: dict = {
         "config": name,
         "parameters": sum(p.numel() for p in model.parameters()),
-        # the predictions use eager steps (compiled_check compares one point), unless this transformers
-        # cannot turn generate's compile off
-        "compiled": "disable_compile" not in baseline.generate_options() and args.device.startswith("cuda"),
-        "prefill_chunk": args.baseline_prefill_chunk
-        if "prefill_chunk_size" in baseline.generate_options()
-        else None,
-        "generate_options_missing": sorted(
-            {"disable_compile", "prefill_chunk_size"} - baseline.generate_options()
-        ),
+        # eager steps (compiled_check times one point compiled), unless generate's compile cannot be off
+        "compiled": "disable_compile" not in have and args.device.startswith("cuda"),
+        "prefill_chunk": args.baseline_prefill_chunk if "prefill_chunk_size" in have else None,
+        "generate_options_missing": sorted({"disable_compile", "prefill_chunk_size"} - have),
         "workloads": {},
     }
     for wname, w in full.items():  # the paper workload first: the speedup target is on it
-        out["workloads"][wname] = _workload(
-            model, args, wname, w, weights, bandwidth, budget, lambda: update(out)
+        entry = out["workloads"].setdefault(wname, {})
+        _workload(
+            model, args, wname, w, weights, bandwidth, budget, entry, lambda stage=None: update(out, stage)
         )
         update(out)
     paper = out["workloads"].get("paper", {})
     if args.baseline_compile_check and paper.get("grid"):
         out["compiled_check"] = {"running": True}
-        update(out)
+        update(out, "baseline paper point again with generate's compile")
         try:
             out["compiled_check"] = _compiled_check(model, args, full["paper"], paper, budget)
         except Exception as exc:  # noqa: BLE001 - optional figure: the eager ones are saved, keep them

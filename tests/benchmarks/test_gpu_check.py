@@ -116,19 +116,17 @@ def test_dry_run_part_selects_that_part(tmp_path):
 @pytest.mark.parametrize("args", [["--part", "4"], ["--part"], ["--parts", "2"]])
 def test_bad_arguments_are_one_line_errors(tmp_path, args):
     proc = _script(*args, out=tmp_path)
-    assert proc.returncode == 2 and proc.stdout.startswith("error: ") and "Traceback" not in proc.stderr
+    assert proc.returncode == 2 and proc.stderr.startswith("error: ") and proc.stdout == ""
 
 
 @pytest.mark.skipif(importlib.util.find_spec("datasets") is None, reason="needs datasets here to block it")
 def test_device_image_blocks_what_the_image_lacks(tmp_path):
-    """The negative control of the dry run: a GPU test importing datasets collects here, and fails to
-    under benchmarks/device_image.py as it would on the device."""
+    """The negative control of the dry run: a GPU test importing datasets (installed here: see the skipif)
+    fails to collect under benchmarks/device_image.py, as it would on the device."""
     test = tmp_path / "test_needs_datasets.py"
     test.write_text("import datasets\nimport pytest\n\n@pytest.mark.gpu\ndef test_x():\n    pass\n")
     collect = [str(ROOT / "benchmarks" / "gpu_tests.py"), "--collect-only", str(test)]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    plain = subprocess.run([sys.executable, *collect], cwd=ROOT, env=env, capture_output=True, text=True)
-    assert plain.returncode == 0, plain.stdout[-2000:]
     blocked = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "device_image.py"), *collect],
         cwd=ROOT, env=env, capture_output=True, text=True,
