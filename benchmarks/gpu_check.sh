@@ -145,7 +145,7 @@ fi
 mkdir -p "$OUT"
 header="$(mktemp)"
 {
-  echo "gpu_check.sh stamp $stamp, parts ${parts[*]}, $(date -u), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+  echo "gpu_check.sh stamp $stamp, parts ${parts[*]}, $(date -u), commit ${EVALKIT_COMMIT:-$(git rev-parse HEAD 2>/dev/null || echo '? (set EVALKIT_COMMIT)')}"
   timeout -k "$KILL_GRACE" "$TIMEOUT_SMI" nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
   timeout -k "$KILL_GRACE" "$TIMEOUT_VERSIONS" "$PY" -c "$VERSIONS_PY"
 } >"$header" 2>&1
