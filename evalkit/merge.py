@@ -11,10 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from evalkit.core.errors import EvalkitError
 from evalkit.run_config import Shard, config_differences
 from evalkit.runner import score_folder
 from evalkit.storage import JsonlAppender, RunFolder, completions_file_name
-from evalkit.types import EvalkitError
 
 
 def check_same_run(folders: list[RunFolder]) -> None:

@@ -14,7 +14,8 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from evalkit.types import EvalkitError, stable_hash
+from evalkit.core.errors import EvalkitError
+from evalkit.core.types import stable_hash
 
 
 @dataclass(frozen=True)

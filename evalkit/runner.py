@@ -13,14 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evalkit.progress import RunProgress, quick_correct
-from evalkit.run_config import RunConfig, Shard, model_identity
-from evalkit.storage import RunFolder, now_iso
-from evalkit.types import (
+from evalkit.core.errors import BackendError, EvalkitError
+from evalkit.core.types import (
     Backend,
-    BackendError,
     Completion,
-    EvalkitError,
     GenerationRequest,
     Problem,
     SampleView,
@@ -28,6 +24,9 @@ from evalkit.types import (
     derive_seed,
     stable_hash,
 )
+from evalkit.progress import RunProgress, quick_correct
+from evalkit.run_config import RunConfig, Shard, model_identity
+from evalkit.storage import RunFolder, now_iso
 
 DEFAULT_TEMPERATURE = 0.6
 DEFAULT_TOP_P = 0.95

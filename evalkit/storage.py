@@ -21,8 +21,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from evalkit.core.errors import DataError, EvalkitError
 from evalkit.run_config import RunConfig, Shard, config_differences
-from evalkit.types import DataError, EvalkitError
 
 SCHEMA_VERSION = 1
 CONFIG_FILE = "config.json"

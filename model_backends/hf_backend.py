@@ -22,7 +22,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from evalkit.types import BackendError, Completion, GenerationRequest, SamplingParams
+from evalkit.core.errors import BackendError
+from evalkit.core.types import Completion, GenerationRequest, SamplingParams
 from model_backends.chat import cut_at_stop, encode_prompt, eos_token_ids, render_prompt
 from model_backends.registry import BackendOptions
 

@@ -19,7 +19,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from evalkit.types import BackendError, Completion, GenerationRequest
+from evalkit.core.errors import BackendError
+from evalkit.core.types import Completion, GenerationRequest
 from model_backends.registry import BackendOptions
 
 FINISH_REASONS = ("stop", "length", "error")

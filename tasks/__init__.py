@@ -8,7 +8,7 @@ view = task.sample_view(problems[0], sample_index=3, seed=0)   # the prompt and 
 
 from __future__ import annotations
 
-from evalkit.types import EvalkitError
+from evalkit.core.errors import EvalkitError
 from tasks import aime24, aime25, arith_demo, gpqa_diamond, math500
 from tasks.task import Task, data_fingerprint
 

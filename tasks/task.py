@@ -8,8 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from evalkit.settings import resolve_data_dir
-from evalkit.types import AnswerType, EvalkitError, Problem, SampleView, stable_hash
+from evalkit.core.errors import EvalkitError
+from evalkit.core.settings import resolve_data_dir
+from evalkit.core.types import AnswerType, Problem, SampleView, stable_hash
 from tasks.prompts import OFFICIAL
 
 # (data folder or None) -> validated rows. Each benchmark module supplies one.

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from evalkit.cli import app
-from evalkit.types import EvalkitError
+from evalkit.core.errors import EvalkitError
 
 
 def parse_backend_options(pairs: list[str]) -> dict[str, object]:

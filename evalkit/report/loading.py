@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evalkit.types import EvalkitError
+from evalkit.core.errors import EvalkitError
 
 SUPPORTED_SCHEMA_VERSIONS: tuple[int, ...] = (1,)
 

@@ -24,7 +24,8 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from evalkit.types import BackendError, Completion, GenerationRequest
+from evalkit.core.errors import BackendError
+from evalkit.core.types import Completion, GenerationRequest
 from model_backends.chat import cut_at_stop, encode_prompt
 from model_backends.registry import BackendOptions
 from model_backends.sambay.engine import EngineConfig, LLMEngine

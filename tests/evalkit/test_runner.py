@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from evalkit.core.errors import BackendError, EvalkitError
+from evalkit.core.types import Completion, SampleView, derive_seed
 from evalkit.merge import merge_runs
 from evalkit.run_config import Shard
 from evalkit.runner import RunOptions, build_requests, completion_record, plan_tasks, run
 from evalkit.storage import RunFolder
-from evalkit.types import BackendError, Completion, EvalkitError, SampleView, derive_seed
 from model_backends.registry import BackendOptions
 from model_backends.replay import create as create_replay
 from tasks import get_task

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from evalkit.core.types import Completion
 from evalkit.runner import RunOptions, run
-from evalkit.types import Completion
 from tasks import get_task
 
 pytestmark = pytest.mark.data

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from evalkit.core.errors import DataError, EvalkitError
 from evalkit.run_config import RunConfig, Shard, folder_content_hash, model_identity, parse_shard
 from evalkit.storage import (
     JsonlAppender,
@@ -14,7 +15,6 @@ from evalkit.storage import (
     read_jsonl,
     write_json_atomic,
 )
-from evalkit.types import DataError, EvalkitError
 
 CONFIG = RunConfig(
     model="m",

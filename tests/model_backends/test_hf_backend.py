@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.types import BackendError, GenerationRequest, SamplingParams
+from evalkit.core.errors import BackendError
+from evalkit.core.types import GenerationRequest, SamplingParams
 from model_backends.registry import BackendOptions, make_backend
 
 QUESTION = ({"role": "user", "content": "What is 3 plus 4?"},)

@@ -129,18 +129,6 @@ class Backend(Protocol):
         ...
 
 
-class EvalkitError(Exception):
-    """A user-facing error: its message is one line that names the problem and the fix."""
-
-
-class BackendError(EvalkitError):
-    """A backend could not start or could not go on (missing extra, no GPU, bad path, server down)."""
-
-
-class DataError(EvalkitError):
-    """Benchmark data missing or malformed."""
-
-
 def stable_hash(obj: Any, length: int = 16) -> str:
     """sha256 of the canonical JSON of `obj` (sorted keys, no whitespace), hex, truncated."""
     blob = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
