@@ -7,7 +7,6 @@ resumes it. Things that do not change a number (shard, workers, max slots, outpu
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from dataclasses import asdict, dataclass, fields
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.core.errors import EvalkitError
+from evalkit.core.identity import content_hash
 from evalkit.core.types import stable_hash
 
 
@@ -96,34 +96,6 @@ def looks_like_path(model: str) -> bool:
     return model.startswith((".", "/", "~")) or model.count("/") > 1 or os.sep != "/" and os.sep in model
 
 
-def folder_content_hash(folder: Path) -> str:
-    """Cheap content hash of a checkpoint folder: config.json, the safetensors index, every safetensors
-    header (tensor names, dtypes, shapes, offsets) and every weight file's size. Never reads the weights."""
-    digest = hashlib.sha256()
-    for name in ("config.json", "model.safetensors.index.json", "generation_config.json"):
-        path = folder / name
-        if path.is_file():
-            digest.update(name.encode() + b"\0" + path.read_bytes())
-    for path in sorted(folder.glob("*.safetensors")):
-        digest.update(path.name.encode() + b"\0" + str(path.stat().st_size).encode())
-        with path.open("rb") as handle:
-            head = handle.read(8)
-            if len(head) == 8:
-                size = int.from_bytes(head, "little")
-                digest.update(handle.read(min(size, 100_000_000)))
-    for path in sorted(folder.glob("*.bin")):  # older checkpoints: sizes only
-        digest.update(path.name.encode() + b"\0" + str(path.stat().st_size).encode())
-    return digest.hexdigest()[:16]
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def model_identity(
     backend: str, model: str | None, revision: str | None, from_file: str | None
 ) -> tuple[str, str]:
@@ -138,12 +110,12 @@ def model_identity(
         path = Path(from_file).expanduser()
         if not path.is_file():
             raise EvalkitError(f"--from {from_file}: no such file; pass a completions JSONL")
-        return model or f"replay:{path.name}", revision or file_sha256(path)[:16]
+        return model or f"replay:{path.name}", revision or content_hash(path)
     if not model:
         raise EvalkitError(f"the {backend} backend needs --model (a Hub id or a local folder)")
     local = Path(model).expanduser()
     if local.is_dir():
-        return local.resolve().name, revision or folder_content_hash(local)
+        return local.resolve().name, revision or content_hash(local)
     if backend in ("sambay", "hf", "vllm") and (local.exists() or looks_like_path(model)):
         raise EvalkitError(
             f"--model {model}: no such folder; pass a checkpoint folder with config.json or a Hub id"

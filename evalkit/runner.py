@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.core.errors import BackendError, EvalkitError
+from evalkit.core.identity import data_fingerprint
 from evalkit.core.types import (
     Backend,
     Completion,
@@ -22,15 +23,15 @@ from evalkit.core.types import (
     SampleView,
     SamplingParams,
     derive_seed,
+    sampling_problem,
     stable_hash,
 )
 from evalkit.progress import RunProgress, quick_correct
 from evalkit.run_config import RunConfig, Shard, model_identity
 from evalkit.storage import RunFolder, now_iso
 
-DEFAULT_TEMPERATURE = 0.6
-DEFAULT_TOP_P = 0.95
-DEFAULT_MAX_NEW_TOKENS = 32768
+_PROTOCOL = SamplingParams()  # the sampling defaults live in the core, once
+CLI_NAMES = {"temperature": "--temperature", "top_p": "--top-p", "max_new_tokens": "--max-new-tokens"}
 DEFAULT_OUT = "results"
 _COLLECTED = {"model_info", "started", "wall_seconds", "shard"}  # generation keys collect() takes by name
 
@@ -44,9 +45,9 @@ class RunOptions:
     model: str | None = None
     revision: str | None = None
     n: int | None = None
-    temperature: float = DEFAULT_TEMPERATURE
-    top_p: float = DEFAULT_TOP_P
-    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
+    temperature: float = _PROTOCOL.temperature
+    top_p: float = _PROTOCOL.top_p
+    max_new_tokens: int = _PROTOCOL.max_new_tokens
     seed: int = 0
     prompt: str | None = None
     limit: int | None = None
@@ -91,12 +92,9 @@ def validate_options(options: RunOptions) -> None:
         raise EvalkitError(f"--n must be at least 1, got {options.n}")
     if options.limit is not None and options.limit < 1:
         raise EvalkitError(f"--limit must be at least 1, got {options.limit}")
-    if options.max_new_tokens < 1:
-        raise EvalkitError(f"--max-new-tokens must be at least 1, got {options.max_new_tokens}")
-    if options.temperature < 0:
-        raise EvalkitError(f"--temperature must be >= 0, got {options.temperature}")
-    if not 0 < options.top_p <= 1:
-        raise EvalkitError(f"--top-p must be in (0, 1], got {options.top_p}")
+    problem = sampling_problem(options.temperature, options.top_p, options.max_new_tokens, CLI_NAMES)
+    if problem is not None:
+        raise EvalkitError(problem)
     if options.workers is not None and options.workers < 1:
         raise EvalkitError(f"--workers must be at least 1, got {options.workers}")
     if options.run_dir is not None and len(options.tasks) > 1:
@@ -108,7 +106,7 @@ def validate_options(options: RunOptions) -> None:
 def plan_tasks(options: RunOptions) -> list[TaskPlan]:
     """Validate, load every task's problems and build its RunConfig; writes nothing."""
     from evalkit.scoring import CHECKER_VERSION
-    from tasks import data_fingerprint, get_task
+    from tasks import get_task
 
     validate_options(options)
     tasks = [get_task(name) for name in options.tasks]  # unknown names fail before anything loads
@@ -177,7 +175,7 @@ def build_requests(
     """
     config, task = plan.config, plan.task
     sampling = SamplingParams(config.temperature, config.top_p, config.max_new_tokens)
-    shared_prompt = task.make_view is None
+    shared_prompt = not task.per_sample_prompts
     requests, routes = [], {}
     for problem in plan.shard_problems:
         missing = [i for i in range(config.n) if (problem.id, i) not in stored]

@@ -9,6 +9,9 @@ import typer
 
 from evalkit.cli import app
 from evalkit.core.errors import EvalkitError
+from evalkit.core.types import SamplingParams
+
+PROTOCOL = SamplingParams()  # the published protocol's sampling defaults (one place: the core)
 
 
 def parse_backend_options(pairs: list[str]) -> dict[str, object]:
@@ -46,9 +49,9 @@ def run(
     model: str | None = typer.Option(None, "--model", help="checkpoint folder, Hub id, or served model name"),
     revision: str | None = typer.Option(None, "--revision", help="Hub revision (pins the model)"),
     n: int | None = typer.Option(None, "--n", help="samples per problem (default: the task's)"),
-    temperature: float = typer.Option(0.6, "--temperature"),
-    top_p: float = typer.Option(0.95, "--top-p"),
-    max_new_tokens: int = typer.Option(32768, "--max-new-tokens"),
+    temperature: float = typer.Option(PROTOCOL.temperature, "--temperature"),
+    top_p: float = typer.Option(PROTOCOL.top_p, "--top-p"),
+    max_new_tokens: int = typer.Option(PROTOCOL.max_new_tokens, "--max-new-tokens"),
     seed: int = typer.Option(0, "--seed", help="run seed; per-sample seeds derive from it"),
     prompt: str | None = typer.Option(None, "--prompt", help="prompt template name (default: official)"),
     limit: int | None = typer.Option(None, "--limit", help="only the first K problems"),

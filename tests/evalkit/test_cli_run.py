@@ -61,6 +61,19 @@ def cli(command: list[str], *args: str, **kwargs) -> subprocess.CompletedProcess
             ["--task", "arith-demo", "--backend", "replay", "--from", "pyproject.toml", "--top-p", "0"],
             "--top-p",
         ),
+        (
+            [
+                "--task",
+                "arith-demo",
+                "--backend",
+                "replay",
+                "--from",
+                "pyproject.toml",
+                "--temperature",
+                "nan",
+            ],
+            "--temperature must be a finite number >= 0, got nan",
+        ),
     ],
     ids=lambda v: v if isinstance(v, str) else None,
 )

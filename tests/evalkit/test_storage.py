@@ -7,7 +7,8 @@ import json
 import pytest
 
 from evalkit.core.errors import DataError, EvalkitError
-from evalkit.run_config import RunConfig, Shard, folder_content_hash, model_identity, parse_shard
+from evalkit.core.identity import content_hash
+from evalkit.run_config import RunConfig, Shard, model_identity, parse_shard
 from evalkit.storage import (
     JsonlAppender,
     RunFolder,
@@ -136,7 +137,7 @@ def test_local_model_identity_is_content_hashed(tmp_path):
     (ckpt / "config.json").write_text('{"hidden": 8}')
     (ckpt / "model.safetensors").write_bytes((2).to_bytes(8, "little") + b"{}" + b"\0" * 16)
     name, revision = model_identity("hf", str(ckpt), None, None)
-    assert (name, revision) == ("my-model", folder_content_hash(ckpt))
+    assert (name, revision) == ("my-model", content_hash(ckpt))
     (ckpt / "config.json").write_text('{"hidden": 16}')
     assert model_identity("hf", str(ckpt), None, None)[1] != revision
     assert model_identity("hf", str(ckpt), "abc", None) == ("my-model", "abc")

@@ -6,7 +6,8 @@ from collections import Counter
 
 import pytest
 
-from tasks import TASK_NAMES, data_fingerprint, get_task
+from evalkit.core.identity import data_fingerprint
+from tasks import TASK_NAMES, get_task
 
 EXPECTED_COUNTS = {"aime24": 30, "aime25": 30, "math500": 500, "gpqa_diamond": 198, "arith-demo": 30}
 
