@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from evalkit.core.errors import BackendError, EvalkitError
+from evalkit.core.files import now_iso
 from evalkit.core.identity import data_fingerprint
+from evalkit.core.records import CheckerSpec, CompletionRecord, Results, ScoreRecord, ScoringInfo
+from evalkit.core.run_config import RunConfig, Shard
+from evalkit.core.run_folder import SCHEMA_VERSION, RunFolder
 from evalkit.core.types import (
     Backend,
     Completion,
@@ -27,8 +31,7 @@ from evalkit.core.types import (
     stable_hash,
 )
 from evalkit.progress import RunProgress, quick_correct
-from evalkit.run_config import RunConfig, Shard, model_identity
-from evalkit.storage import RunFolder, now_iso
+from evalkit.run_config import model_identity
 
 _PROTOCOL = SamplingParams()  # the sampling defaults live in the core, once
 CLI_NAMES = {"temperature": "--temperature", "top_p": "--top-p", "max_new_tokens": "--max-new-tokens"}
@@ -200,27 +203,27 @@ def build_requests(
     return requests, routes
 
 
-def completion_record(completion: Completion, route: Route) -> dict[str, Any]:
+def completion_record(completion: Completion, route: Route) -> CompletionRecord:
     index = completion.sample_index
     if index not in route.views:
         raise BackendError(
             f"backend returned sample {index} for request {completion.request_id!r}, which did not ask for it"
         )
     view = route.views[index]
-    return {
-        "problem_id": route.problem.id,
-        "sample_index": index,
-        "seed": route.seeds[index],
-        "prompt_hash": stable_hash(list(view.messages)),
-        "text": completion.text,
-        "num_prompt_tokens": completion.num_prompt_tokens,
-        "num_generated_tokens": completion.num_generated_tokens,
-        "finish_reason": completion.finish_reason,
-        "seconds": completion.seconds,
-        "gold": view.gold,
-        "permutation": list(view.permutation) if view.permutation is not None else None,
-        "extra": completion.extra,
-    }
+    return CompletionRecord(
+        problem_id=route.problem.id,
+        sample_index=index,
+        seed=route.seeds[index],
+        prompt_hash=stable_hash(list(view.messages)),
+        text=completion.text,
+        num_prompt_tokens=completion.num_prompt_tokens,
+        num_generated_tokens=completion.num_generated_tokens,
+        finish_reason=completion.finish_reason,
+        seconds=completion.seconds,
+        gold=view.gold,
+        permutation=view.permutation,
+        extra=completion.extra,
+    )
 
 
 @dataclass
@@ -243,15 +246,14 @@ def _store(
     if completion.request_id not in routes:
         raise BackendError(f"backend returned an unknown request id {completion.request_id!r}")
     record = completion_record(completion, routes[completion.request_id])
-    key = (record["problem_id"], record["sample_index"])
-    if key in stored:  # a backend that repeats itself must not create duplicates
+    if record.key in stored:  # a backend that repeats itself must not create duplicates
         return False
     out.append(record)
-    stored.add(key)
+    stored.add(record.key)
     stats.generated_samples += 1
-    stats.generated_tokens += int(record["num_generated_tokens"])
-    stats.last_tokens = int(record["num_generated_tokens"])
-    stats.last_looks_correct = quick_correct(record["text"], record["gold"])
+    stats.generated_tokens += int(record.num_generated_tokens)
+    stats.last_tokens = int(record.num_generated_tokens)
+    stats.last_looks_correct = quick_correct(record.text, record.gold)
     return True
 
 
@@ -261,7 +263,7 @@ def generate_missing(
     """Stream this shard's missing samples from the backend into the run folder (one fsync per sample)."""
     stats = GenerationStats()
     with plan.folder.appender(plan.shard) as out:  # drops a torn last line first
-        stored = {(r["problem_id"], r["sample_index"]) for r in plan.folder.completions()}
+        stored = {r.key for r in plan.folder.completions()}
         shard_ids = {p.id for p in plan.shard_problems}
         total = len(shard_ids) * plan.config.n
         already = sum(1 for pid, i in stored if pid in shard_ids and i < plan.config.n)
@@ -307,33 +309,31 @@ def score_folder(
     from tasks import get_task
 
     config = folder.config()
-    answer_type = get_task(config.task).answer_type
+    checker = folder.checker()
+    answer_type = checker.answer_type if checker is not None else get_task(config.task).answer_type
     problems = folder.problems()
     position = {p["id"]: i for i, p in enumerate(problems)}
-    records = [
-        r for r in folder.completions() if r["problem_id"] in position and 0 <= r["sample_index"] < config.n
-    ]
-    records.sort(key=lambda r: (position[r["problem_id"]], r["sample_index"]))
-    items = [ScoreItem(gold=r["gold"], response=r["text"], answer_type=answer_type) for r in records]
+    records = [r for r in folder.completions() if r.problem_id in position and 0 <= r.sample_index < config.n]
+    records.sort(key=lambda r: (position[r.problem_id], r.sample_index))
+    items = [ScoreItem(gold=r.gold, response=r.text, answer_type=answer_type) for r in records]
     verdicts = score_many(items, workers=workers, mode=mode, progress=on_scored)
     scores = [
-        {
-            "problem_id": r["problem_id"],
-            "sample_index": r["sample_index"],
-            "correct": bool(v.correct),
-            "extracted": v.extracted,
-            "reason": v.reason,
-            "gold": r["gold"],
-            "finish_reason": r["finish_reason"],
-            "num_generated_tokens": r["num_generated_tokens"],
-            # GPQA: the letter -> option map of this sample, so maj@k groups wrong votes by option.
-            "permutation": r.get("permutation"),
-        }
+        ScoreRecord(
+            problem_id=r.problem_id,
+            sample_index=r.sample_index,
+            correct=bool(v.correct),
+            extracted=v.extracted,
+            reason=v.reason,
+            gold=r.gold,
+            finish_reason=r.finish_reason,
+            num_generated_tokens=r.num_generated_tokens,
+            permutation=r.permutation,
+        )
         for r, v in zip(records, verdicts, strict=True)
     ]
     folder.write_scores(scores)
     metrics = compute_metrics(
-        scores,
+        [s.to_dict() for s in scores],
         task=config.task,
         n=config.n,
         problem_metadata={p["id"]: {k: v for k, v in p.items() if k != "id"} for p in problems},
@@ -341,10 +341,9 @@ def score_folder(
         seed=config.seed,
         answer_type=answer_type,
     )
-    scoring = {"checker_version": CHECKER_VERSION, "mode": mode, "scored": len(scores), "at": now_iso()}
-    if generation is None and folder.results_path.exists():
-        provenance = dict(folder.results().get("provenance", {}))
-        provenance["scoring"] = scoring
+    scoring = ScoringInfo(CHECKER_VERSION, mode, len(scores), now_iso())
+    if generation is None and folder.has_results():
+        provenance = replace(folder.results().provenance, scoring=scoring)
     else:
         generation = generation or {}
         provenance = collect(
@@ -352,19 +351,12 @@ def score_folder(
             started=generation.get("started"),
             ended=now_iso(),
             wall_seconds=generation.get("wall_seconds"),
-            generated_tokens=sum(int(r["num_generated_tokens"]) for r in records),
+            generated_tokens=sum(int(r.num_generated_tokens) for r in records),
             shard=generation.get("shard"),
             scoring=scoring,
             **{k: v for k, v in generation.items() if k not in _COLLECTED},
         )
-    results = {
-        "schema_version": 1,
-        "run_id": config.run_id,
-        "config": config.to_dict(),
-        "provenance": provenance,
-        "final": bool(metrics["complete"]),
-        "metrics": metrics,
-    }
+    results = Results(SCHEMA_VERSION, config.run_id, config, provenance, bool(metrics["complete"]), metrics)
     folder.write_results(results)
     return results
 
@@ -382,7 +374,7 @@ def run(
     outcomes = []
     for plan in plans:
         started_iso, started = now_iso(), time.perf_counter()
-        plan.folder.initialise(plan.config, plan.problem_index())
+        plan.folder.initialise(plan.config, plan.problem_index(), checker=CheckerSpec(plan.task.answer_type))
         stats = generate_missing(plan, backend, progress)
         generation = {
             "model_info": model_info,

@@ -9,6 +9,7 @@ import typer
 
 from evalkit.cli import app
 from evalkit.core.errors import EvalkitError
+from evalkit.core.records import Results
 from evalkit.core.types import SamplingParams
 
 PROTOCOL = SamplingParams()  # the published protocol's sampling defaults (one place: the core)
@@ -28,14 +29,14 @@ def parse_backend_options(pairs: list[str]) -> dict[str, object]:
     return extra
 
 
-def _report(outcomes: list[tuple[str, dict]]) -> None:
+def _report(outcomes: list[tuple[str, Results]]) -> None:
     from evalkit.progress import print_summary
 
-    print_summary(outcomes)
+    print_summary([(folder, results.to_dict()) for folder, results in outcomes])
     for folder, results in outcomes:
-        if not results["final"]:
+        if not results.final:
             typer.secho(
-                f"{results['metrics']['task']} is INCOMPLETE ({results['metrics']['missing_samples']} samples "
+                f"{results.metrics['task']} is INCOMPLETE ({results.metrics['missing_samples']} samples "
                 f"missing): not a final result; re-run the same command to finish {folder}",
                 fg="yellow",
                 err=True,
@@ -71,8 +72,8 @@ def run(
     trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="hf/vllm: allow model code"),
 ) -> None:
     """Generate n samples per problem, store them (resumable), score them and write results.json."""
+    from evalkit.core.run_config import parse_shard
     from evalkit.progress import RunProgress
-    from evalkit.run_config import parse_shard
     from evalkit.runner import RunOptions, backend_options, plan_tasks
     from evalkit.runner import run as run_tasks
     from model_backends.registry import make_backend
@@ -131,8 +132,8 @@ def score(
     out: str = typer.Option("results", "--out", help="for a bare JSONL: results root"),
 ) -> None:
     """Re-score stored completions without a model; rewrites scores.jsonl and results.json."""
+    from evalkit.core.run_folder import RunFolder
     from evalkit.runner import score_folder
-    from evalkit.storage import RunFolder
 
     if mode not in ("evalkit", "lighteval"):
         raise EvalkitError(f"--mode {mode!r} is unknown; choose evalkit or lighteval")
