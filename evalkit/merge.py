@@ -11,10 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from evalkit.core.errors import EvalkitError
-from evalkit.core.records import Results
+from evalkit.core.records import CheckerSpec, Results
 from evalkit.core.run_config import Shard, config_differences
 from evalkit.core.run_folder import RunFolder
-from evalkit.runner import score_folder
+from evalkit.results import Session
+from evalkit.runner import rescore
 
 
 def check_same_run(folders: list[RunFolder]) -> None:
@@ -37,20 +38,30 @@ def check_same_run(folders: list[RunFolder]) -> None:
 
 
 def merge_runs(
-    paths: list[Path], out: Path | None = None, workers: int | None = None
+    paths: list[Path],
+    out: Path | None = None,
+    workers: int | None = None,
+    checker: CheckerSpec | None = None,
 ) -> tuple[RunFolder, Results, int]:
-    """Merge run folders into `out/<run_id>` (or the first folder); returns (target, results, added)."""
+    """Merge run folders into `out/<run_id>` (or the first folder); returns (target, results, added).
+
+    `checker` (what scoring needs) defaults to the one the first folder stored; folders written before
+    config.json stored it need it passed (the CLI looks it up).
+    """
     if not paths:
         raise EvalkitError("evalkit merge needs at least one run folder")
     folders = [RunFolder(Path(p)) for p in paths]
     check_same_run(folders)
     source = folders[0]
     config = source.config()
+    checker = checker or source.checker()
+    if checker is None:
+        raise EvalkitError(f"{source.path}/config.json does not say how to score its run; pass its checker")
     target = RunFolder(Path(out) / config.run_id) if out is not None else source
     if target.exists():
         check_same_run([source, target])
     else:
-        target.initialise(config, source.problems(), checker=source.checker())
+        target.initialise(config, source.problems(), checker=checker)
     have = {r.key for r in target.completions()}
     added = 0
     with target.appender(Shard()) as writer:
@@ -61,9 +72,8 @@ def merge_runs(
                     have.add(record.key)
                     added += 1
     previous = source.results().provenance if source.has_results() else None
-    generation = {
-        "model_info": previous.model_info if previous is not None else None,
-        "merged_from": [str(f.path.resolve()) for f in folders],
-    }
-    results = score_folder(target, workers=workers, generation=generation)
-    return target, results, added
+    session = Session(
+        model_info=previous.model_info if previous is not None else None,
+        notes={"merged_from": [str(f.path.resolve()) for f in folders]},
+    )
+    return target, rescore(target, checker, workers=workers, session=session), added

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from evalkit.core.types import Completion
-from evalkit.runner import RunOptions, run
+from evalkit.planning import RunOptions, plan_tasks
+from evalkit.runner import run
 from tasks import get_task
 
 pytestmark = pytest.mark.data
@@ -53,10 +54,10 @@ def test_gpqa_samples_carry_their_own_permutation_and_gold(tmp_path, data_dir):
     views = {(p.id, i): task.sample_view(p, i, SEED) for p in problems for i in range(N)}
     backend = LetterBackend({v.messages[-1]["content"]: v.gold for v in views.values()})
     options = RunOptions(
-        backend="replay", tasks=("gpqa_diamond",), model="letter-test", from_file=__file__, n=N, limit=LIMIT,
+        backend="replay", model="letter-test", from_file=__file__, n=N, limit=LIMIT,
         seed=SEED, data_dir=data_dir, out=str(tmp_path), workers=1,
     )  # fmt: skip
-    [(plan, results)] = run(options, lambda: backend)
+    [(plan, results)] = run(plan_tasks(options, [task]), backend, workers=1)
 
     assert backend.request_ids == [f"{p.id}#{i}" for p in problems for i in range(N)]
     for record in plan.folder.completions():

@@ -12,7 +12,7 @@ from evalkit.core.identity import content_hash
 from evalkit.core.records import CheckerSpec, CompletionRecord
 from evalkit.core.run_config import RunConfig, Shard, parse_shard
 from evalkit.core.run_folder import RunFolder, completions_file_name
-from evalkit.run_config import model_identity
+from evalkit.planning import model_identity
 
 CONFIG = RunConfig(
     model="m",

@@ -10,7 +10,7 @@ import pytest
 
 from evalkit.core.identity import content_hash, data_fingerprint
 from evalkit.core.types import Problem
-from evalkit.run_config import model_identity
+from evalkit.planning import model_identity
 
 
 def _checkpoint(folder, hidden=8, weights=16):
