@@ -14,7 +14,7 @@ from evalkit.core.files import now_iso
 from evalkit.core.records import CheckerSpec, CompletionRecord, ScoreRecord, ScoringInfo
 from evalkit.core.run_config import RunConfig
 from evalkit.metrics import compute_metrics
-from evalkit.scoring import CHECKER_VERSION, ScoreItem, score_many
+from evalkit.scoring import CHECKER_VERSION, ScoreItem, ScoringPool, score_many
 
 
 @dataclass(frozen=True)
@@ -31,18 +31,19 @@ def score(
     problems: Sequence[dict[str, Any]],
     checker: CheckerSpec,
     *,
+    pool: ScoringPool | None = None,
     workers: int | None = None,
     mode: str = "evalkit",
     on_scored: Callable[[int], None] | None = None,
 ) -> ScoredRun:
     """Score the completions of the run's problems (ids + metadata, in task order) and sample indices
-    below n; samples of other problems or beyond n are left out. `workers` processes run the symbolic
-    checks."""
+    below n; samples of other problems or beyond n are left out. The symbolic checks run in `pool`
+    (the caller's), or in `workers` processes made for this call."""
     position = {p["id"]: i for i, p in enumerate(problems)}
     records = [r for r in completions if r.problem_id in position and 0 <= r.sample_index < config.n]
     records.sort(key=lambda r: (position[r.problem_id], r.sample_index))
     items = [ScoreItem(gold=r.gold, response=r.text, answer_type=checker.answer_type) for r in records]
-    verdicts = score_many(items, workers=workers, mode=mode, progress=on_scored)
+    verdicts = score_many(items, pool=pool, workers=workers, mode=mode, progress=on_scored)
     scores = [
         ScoreRecord(
             problem_id=r.problem_id,

@@ -18,6 +18,7 @@ from evalkit.planning import TaskPlan
 from evalkit.progress import RunProgress
 from evalkit.results import Session, session_provenance, write_results
 from evalkit.run_scoring import score
+from evalkit.scoring import ScoringPool
 
 
 def run(
@@ -30,24 +31,29 @@ def run(
     """Run every planned task through one backend; returns (plan, results) per task."""
     model_info = backend.model_info()
     outcomes = []
-    for plan in plans:
-        started_iso, started = now_iso(), time.perf_counter()
-        plan.folder.initialise(plan.config, plan.problem_index(), checker=plan.checker)
-        stats = generate_missing(plan, backend, progress)
-        session = Session(
-            model_info=model_info,
-            started=started_iso,
-            wall_seconds=round(time.perf_counter() - started, 3),
-            shard=None if plan.shard.is_whole else plan.shard.label,
-            notes={"generated_this_session": stats.generated_samples},
-        )
-        if progress:
-            progress.note(f"{plan.config.task}: scoring {plan.folder.path}")
-        completions = plan.folder.completions()
-        scored = score(completions, plan.config, plan.problem_index(), plan.checker, workers=workers)
-        results = write_results(plan.folder, plan.config, scored, session_provenance(session, scored))
-        outcomes.append((plan, results))
+    with ScoringPool(workers) as pool:  # one set of checker processes for every task of the run
+        for plan in plans:
+            outcomes.append((plan, _run_task(plan, backend, model_info, pool, progress)))
     return outcomes
+
+
+def _run_task(
+    plan: TaskPlan, backend: Backend, model_info: dict, pool: ScoringPool, progress: RunProgress | None
+) -> Results:
+    started_iso, started = now_iso(), time.perf_counter()
+    plan.folder.initialise(plan.config, plan.problem_index(), checker=plan.checker)
+    stats = generate_missing(plan, backend, progress)
+    session = Session(
+        model_info=model_info,
+        started=started_iso,
+        wall_seconds=round(time.perf_counter() - started, 3),
+        shard=None if plan.shard.is_whole else plan.shard.label,
+        notes={"generated_this_session": stats.generated_samples},
+    )
+    if progress:
+        progress.note(f"{plan.config.task}: scoring {plan.folder.path}")
+    scored = score(plan.folder.completions(), plan.config, plan.problem_index(), plan.checker, pool=pool)
+    return write_results(plan.folder, plan.config, scored, session_provenance(session, scored))
 
 
 def rescore(
