@@ -16,11 +16,12 @@ from evalkit.core.run_config import RunConfig
 from evalkit.core.types import AnswerType
 
 
-def _missing(cls: type, data: dict[str, Any], optional: tuple[str, ...] = ()) -> None:
-    names = [f.name for f in fields(cls) if f.name not in optional]
-    missing = [name for name in names if name not in data]
+def _require(what: str, cls: type, data: dict[str, Any], optional: tuple[str, ...] = ()) -> None:
+    if not isinstance(data, dict):
+        raise DataError(f"a {what} record must be a JSON object, got {type(data).__name__}")
+    missing = [f.name for f in fields(cls) if f.name not in optional and f.name not in data]
     if missing:
-        raise DataError(f"{cls.__name__} record lacks {', '.join(missing)}")
+        raise DataError(f"the {what} record lacks {', '.join(missing)}")
 
 
 def _tuple(value: Any) -> tuple[int, ...] | None:
@@ -55,7 +56,7 @@ class CompletionRecord:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CompletionRecord:
-        _missing(cls, data)
+        _require("completion", cls, data)
         values = {f.name: data[f.name] for f in fields(cls)}
         return cls(**{**values, "permutation": _tuple(values["permutation"])})
 
@@ -87,7 +88,7 @@ class ScoreRecord:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ScoreRecord:
-        _missing(cls, data, optional=("permutation",))
+        _require("score", cls, data, optional=("permutation",))
         values = {f.name: data.get(f.name) for f in fields(cls)}
         return cls(**{**values, "permutation": _tuple(values["permutation"])})
 

@@ -48,7 +48,7 @@ def _records(path: Path, record_type: type) -> list[Any]:
     for number, data in read_jsonl_numbered(path)[0]:
         try:
             records.append(record_type.from_dict(data))
-        except (DataError, TypeError, AttributeError) as err:
+        except (DataError, TypeError) as err:  # TypeError: a field of the wrong shape
             raise DataError(f"{path}:{number}: {err}; fix or remove that line") from None
     return records
 

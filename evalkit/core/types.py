@@ -16,6 +16,7 @@ import json
 import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from numbers import Integral, Real
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -77,13 +78,13 @@ def sampling_problem(
         return f"{name['temperature']} must be a finite number >= 0, got {temperature}"
     if not _is_number(top_p) or not 0 < top_p <= 1:  # also refuses NaN and inf
         return f"{name['top_p']} must be in (0, 1], got {top_p}"
-    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
+    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, Integral) or max_new_tokens < 1:
         return f"{name['max_new_tokens']} must be an integer >= 1, got {max_new_tokens}"
     return None
 
 
 def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, Real) and not isinstance(value, bool)  # numpy scalars are Real too
 
 
 @dataclass(frozen=True)

@@ -125,7 +125,7 @@ def test_scores_written_before_the_permutation_existed_still_read():
 @pytest.mark.parametrize("missing", ["text", "seed", "permutation", "extra"])
 def test_a_completion_without_a_field_is_a_data_error(missing):
     data = {k: v for k, v in json.loads(COMPLETION_LINES[0]).items() if k != missing}
-    with pytest.raises(DataError, match=f"CompletionRecord record lacks {missing}"):
+    with pytest.raises(DataError, match=f"the completion record lacks {missing}"):
         CompletionRecord.from_dict(data)
 
 

@@ -72,12 +72,24 @@ def test_shard_files_each_get_a_writer_and_are_read_in_name_order(folder):
     assert [(r.problem_id, r.text) for r in folder.completions()] == [("a", "s1"), ("b", "s2")]
 
 
-def test_a_malformed_record_names_its_file_and_line(folder):
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (
+            json.dumps({k: v for k, v in sample("a", 1).to_dict().items() if k != "gold"}),
+            "the completion record lacks gold",
+        ),
+        ("[1, 2]", "a completion record must be a JSON object, got list"),
+        (json.dumps({**sample("a", 1).to_dict(), "permutation": 3}), "int"),
+    ],
+    ids=["missing field", "not an object", "bad permutation"],
+)
+def test_a_malformed_record_names_its_file_and_line(folder, line, message):
     path = folder.path / "completions.jsonl"
-    bad = {k: v for k, v in sample("a", 1).to_dict().items() if k != "gold"}
-    path.write_text(json_line(sample("a", 0).to_dict()) + json.dumps(bad) + "\n")
-    with pytest.raises(DataError, match=r"completions\.jsonl:2: CompletionRecord record lacks gold"):
+    path.write_text(json_line(sample("a", 0).to_dict()) + line + "\n")
+    with pytest.raises(DataError, match=rf"completions\.jsonl:2: .*{message}") as info:
         folder.completions()
+    assert "\n" not in str(info.value)
 
 
 def test_scores_and_results_round_trip(folder):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from evalkit.core.errors import EvalkitError
@@ -18,7 +19,13 @@ def test_defaults_are_the_published_protocol():
 
 @pytest.mark.parametrize(
     ("temperature", "top_p", "max_new_tokens"),
-    [(0.6, 0.95, 32768), (0, 1, 1), (0.0, 1e-9, 1), (2.5, 0.5, 10**6)],
+    [
+        (0.6, 0.95, 32768),
+        (0, 1, 1),
+        (0.0, 1e-9, 1),
+        (2.5, 0.5, 10**6),
+        (np.float32(0.5), np.float64(1), np.int64(7)),
+    ],
 )
 def test_valid_values_pass(temperature, top_p, max_new_tokens):
     assert sampling_problem(temperature, top_p, max_new_tokens) is None
