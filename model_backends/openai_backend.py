@@ -32,7 +32,8 @@ from typing import Any
 
 import httpx
 
-from evalkit.types import BackendError, Completion, GenerationRequest
+from evalkit.core.errors import BackendError
+from evalkit.core.types import Completion, GenerationRequest
 from model_backends.registry import BackendOptions
 
 RETRY_STATUS = {408, 409, 425, 429}  # plus every 5xx

@@ -15,7 +15,7 @@ from collections.abc import Callable
 import torch
 
 from benchmarks.engine_bench import sync
-from evalkit.types import GenerationRequest, SamplingParams
+from evalkit.core.types import GenerationRequest, SamplingParams
 from model_backends.sambay.engine import EngineConfig, LLMEngine
 
 SAMPLING = SamplingParams(temperature=0.6, top_p=0.95, max_new_tokens=32768)

@@ -10,7 +10,7 @@ import time
 import torch
 
 from benchmarks.engine_bench import sync
-from evalkit.types import GenerationRequest, SamplingParams
+from evalkit.core.types import GenerationRequest, SamplingParams
 from model_backends.sambay.engine import EngineConfig, LLMEngine
 from model_backends.sambay.sampling import sample
 

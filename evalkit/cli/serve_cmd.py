@@ -9,7 +9,7 @@ from typing import Any
 import typer
 
 from evalkit.cli import app
-from evalkit.types import EvalkitError
+from evalkit.core.errors import EvalkitError
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 

@@ -15,9 +15,10 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from evalkit.core.errors import EvalkitError
+from evalkit.core.types import stable_hash
 from evalkit.serve.protocol import ApiError, ServedModel, build_response, parse_request
 from evalkit.serve.service import GenerationService, RequestRejected, ServiceError
-from evalkit.types import EvalkitError, stable_hash
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
 ROUTES = {"/v1/completions": "completions", "/v1/chat/completions": "chat"}

@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from evalkit.types import Completion, GenerationRequest, SamplingParams
+from evalkit.core.types import Completion, GenerationRequest, SamplingParams
 
 Endpoint = Literal["chat", "completions"]
 MAX_N = 256

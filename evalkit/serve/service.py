@@ -34,7 +34,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from evalkit.types import Backend, Completion, EvalkitError, GenerationRequest
+from evalkit.core.errors import EvalkitError
+from evalkit.core.types import Backend, Completion, GenerationRequest
 
 _CLOSE = object()
 

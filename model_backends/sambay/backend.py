@@ -17,14 +17,14 @@ differently in a different batch; the random numbers themselves never depend on 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import struct
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from pathlib import Path
 from typing import Any
 
-from evalkit.types import BackendError, Completion, GenerationRequest
+from evalkit.core.devices import resolve_device_dtype
+from evalkit.core.errors import BackendError
+from evalkit.core.identity import content_hash
+from evalkit.core.types import Completion, GenerationRequest
 from model_backends.chat import cut_at_stop, encode_prompt
 from model_backends.registry import BackendOptions
 from model_backends.sambay.engine import EngineConfig, LLMEngine
@@ -37,38 +37,12 @@ def create(options: BackendOptions) -> SambaYBackend:
     return SambaYBackend(options)
 
 
-def resolve_device_dtype(device: str, dtype: str) -> tuple[str, Any]:
-    import torch
-
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise BackendError(f"--device {device} asked for, but torch sees no CUDA GPU; use --device cpu")
-    if dtype == "auto":
-        return device, torch.bfloat16 if device.startswith("cuda") else torch.float32
-    table = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
-    if dtype not in table:
-        raise BackendError(f"unknown dtype {dtype!r}; choose auto, bfloat16, float16 or float32")
-    return device, table[dtype]
-
-
 def engine_config(options: BackendOptions) -> EngineConfig:
     names = {f.name for f in dataclasses.fields(EngineConfig)}
     unknown = sorted(set(options.extra) - names)
     if unknown:
         raise BackendError(f"unknown sambay backend option(s) {unknown}; known: {sorted(names)}")
     return EngineConfig(max_slots=options.max_slots, **options.extra)
-
-
-def checkpoint_hash(folder: Path) -> str:
-    """sha256 of config.json and every safetensors header (names, dtypes, shapes, offsets): cheap, and it
-    changes whenever the architecture or the tensor layout does."""
-    digest = hashlib.sha256((folder / "config.json").read_bytes())
-    for file in sorted(folder.glob("*.safetensors")):
-        with file.open("rb") as handle:
-            (size,) = struct.unpack("<Q", handle.read(8))
-            digest.update(file.name.encode() + handle.read(size))
-    return digest.hexdigest()[:16]
 
 
 class SambaYBackend:
@@ -127,8 +101,8 @@ class SambaYBackend:
             "engine": ENGINE_NAME,
             "model": self.options.model,
             "path": str(self.path.resolve()),
-            "revision": self.options.revision or checkpoint_hash(self.path),
-            "content_hash": checkpoint_hash(self.path),
+            "revision": self.options.revision or content_hash(self.path),
+            "content_hash": content_hash(self.path),
             "dtype": str(self.dtype).removeprefix("torch."),
             "device": self.device,
             "torch": self._torch_version,

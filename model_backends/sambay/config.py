@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from evalkit.types import BackendError
+from evalkit.core.errors import BackendError
 
 # Layer kinds, in the order they first appear in the schedule.
 MAMBA = "mamba"  # Mamba-1 block of the self-decoder (owns conv + SSM state)

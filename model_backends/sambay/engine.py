@@ -35,7 +35,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from evalkit.types import BackendError, GenerationRequest, SamplingParams
+from evalkit.core.errors import BackendError
+from evalkit.core.types import GenerationRequest, SamplingParams
 from model_backends.sambay.model_runner import ModelRunner
 from model_backends.sambay.scheduler import Scheduler
 from model_backends.sambay.sequence import Group, Sequence

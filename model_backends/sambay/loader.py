@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from evalkit.types import BackendError
+from evalkit.core.errors import BackendError
 
 from .config import SambaYConfig
 from .model import SambaYForCausalLM

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from evalkit.types import BackendError
+from evalkit.core.errors import BackendError
 
 from .config import CROSS_ATTN, FULL_ATTN, GMU, MAMBA, MAMBA_MEMORY, SWA_ATTN, SambaYConfig, layer_plan
 from .layers import DecoderLayer

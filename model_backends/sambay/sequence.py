@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from evalkit.types import SamplingParams
+from evalkit.core.types import SamplingParams
 
 
 class Status(enum.Enum):

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from evalkit.types import BackendError
+from evalkit.core.errors import BackendError
 
 # Stop tokens of the Phi-4-mini family. config.json's bos/eos (1/2) are config-class defaults and wrong.
 STOP_TOKENS = ("<|end|>", "<|endoftext|>")

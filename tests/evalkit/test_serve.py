@@ -10,10 +10,11 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
+from evalkit.core.errors import BackendError
+from evalkit.core.types import Completion, GenerationRequest
 from evalkit.serve.app import EvalkitHTTPServer
 from evalkit.serve.protocol import ServedModel
 from evalkit.serve.service import GenerationService, ServiceError
-from evalkit.types import BackendError, Completion, GenerationRequest
 
 CONTEXT = 64
 
@@ -263,7 +264,7 @@ def test_a_backend_that_crashes_fails_waiting_callers_and_reports_unhealthy():
 
 
 def _sampling(max_new_tokens: int, stop: tuple[str, ...] = ()):
-    from evalkit.types import SamplingParams
+    from evalkit.core.types import SamplingParams
 
     return SamplingParams(temperature=1.0, top_p=1.0, max_new_tokens=max_new_tokens, stop=stop)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from evalkit.types import GenerationRequest, SamplingParams, derive_seed
+from evalkit.core.types import GenerationRequest, SamplingParams, derive_seed
 from model_backends.registry import BackendOptions, make_backend
 
 REPO = Path(__file__).resolve().parents[2]

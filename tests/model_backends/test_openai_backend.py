@@ -11,7 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from evalkit.types import BackendError, GenerationRequest, SamplingParams
+from evalkit.core.errors import BackendError
+from evalkit.core.types import GenerationRequest, SamplingParams
 from model_backends.openai_backend import OpenAIBackend, retry_after_seconds
 from model_backends.registry import BackendOptions, make_backend
 

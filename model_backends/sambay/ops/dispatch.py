@@ -17,7 +17,7 @@ from contextlib import contextmanager
 
 import torch
 
-from evalkit.types import BackendError
+from evalkit.core.errors import BackendError
 
 logger = logging.getLogger(__name__)
 _logged: set[tuple[str, str]] = set()

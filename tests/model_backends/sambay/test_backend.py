@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from evalkit.types import Backend, BackendError, GenerationRequest, SamplingParams
+from evalkit.core.errors import BackendError
+from evalkit.core.types import Backend, GenerationRequest, SamplingParams
 from model_backends.registry import BackendOptions, make_backend
 from model_backends.sambay.testing import make_tiny_checkpoint
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from evalkit.types import GenerationRequest, SamplingParams
+from evalkit.core.types import GenerationRequest, SamplingParams
 from model_backends.sambay.engine import EngineConfig, LLMEngine
 from model_backends.sambay.model import SambaYForCausalLM
 from tests.model_backends.sambay.fake_model import naive_generate

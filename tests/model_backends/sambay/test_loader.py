@@ -10,7 +10,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from evalkit.types import BackendError
+from evalkit.core.errors import BackendError
 from model_backends.sambay import loader
 from model_backends.sambay.loader import PUBLISHED_REVISION, CheckpointError
 from model_backends.sambay.model import SambaYForCausalLM

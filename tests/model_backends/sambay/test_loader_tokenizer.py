@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from evalkit.types import BackendError
+from evalkit.core.errors import BackendError
 from model_backends.sambay.testing import SPECIAL_TOKENS
 from model_backends.sambay.tokenizer import load_tokenizer, render_chat, stop_token_ids
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from evalkit.types import BackendError
+from evalkit.core.errors import BackendError
 from model_backends.sambay.config import PUBLISHED_CONFIG, SambaYConfig, lambda_init, layer_plan
 from model_backends.sambay.model import SambaYForCausalLM
 from model_backends.sambay.state import StatePool

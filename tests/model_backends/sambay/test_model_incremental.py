@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from evalkit.types import BackendError
+from evalkit.core.errors import BackendError
 
 from .conftest import TINY_CASES
 

@@ -41,7 +41,7 @@ def _model_logits(model, dtype):
 
 
 def _engine_tokens(model):
-    from evalkit.types import GenerationRequest, SamplingParams
+    from evalkit.core.types import GenerationRequest, SamplingParams
     from model_backends.sambay.engine import EngineConfig, LLMEngine
 
     engine = LLMEngine(model, EngineConfig(max_slots=3))

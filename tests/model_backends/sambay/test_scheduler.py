@@ -7,7 +7,8 @@ import re
 
 import pytest
 
-from evalkit.types import BackendError, GenerationRequest, SamplingParams
+from evalkit.core.errors import BackendError
+from evalkit.core.types import GenerationRequest, SamplingParams
 from model_backends.sambay.engine import EngineConfig, LLMEngine
 from model_backends.sambay.scheduler import Scheduler
 from model_backends.sambay.sequence import Group, Sequence

@@ -1,21 +1,26 @@
 """The contracts between the parts of evalkit (see ARCHITECTURE.md).
 
-tasks -> runner:   Problem, SampleView
-runner -> backend: GenerationRequest (with SamplingParams)
-backend -> runner: Completion
-backend protocol:  Backend
+tasks -> harness:    Problem, SampleView (the Task protocol says what the harness asks of a task)
+harness -> backend:  GenerationRequest (with SamplingParams: the protocol's defaults and their validation)
+backend -> harness:  Completion
+backend protocol:    Backend
 
-These types are plain frozen dataclasses with `to_dict` / `from_dict` so they can be written to JSONL
-unchanged. Nothing here imports torch or any backend.
+Plain frozen dataclasses; nothing here imports torch or any backend. What a run folder stores is in
+evalkit.core.records (the completion record adds the problem id, seed, gold and permutation).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+import math
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from numbers import Integral, Real
+from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
+
+from evalkit.core.errors import EvalkitError
 
 AnswerType = Literal["integer", "math", "choice"]
 FinishReason = Literal["stop", "length", "error"]
@@ -51,20 +56,51 @@ class SampleView:
     permutation: tuple[int, ...] | None = None
 
 
+class SamplingError(EvalkitError, ValueError):
+    """Sampling parameters out of range (a user error; also a ValueError for library callers)."""
+
+
+def sampling_problem(
+    temperature: float, top_p: float, max_new_tokens: int, names: Mapping[str, str] | None = None
+) -> str | None:
+    """The first thing wrong with these sampling values, as one line, or None when they are valid.
+
+    `names` renames the fields in the message (the CLI says `--top-p`, the HTTP API `max_tokens`).
+    NaN and infinity are refused: NaN compares False with everything, so a plain range check lets it in.
+    """
+    name = {
+        "temperature": "temperature",
+        "top_p": "top_p",
+        "max_new_tokens": "max_new_tokens",
+        **(names or {}),
+    }
+    if not _is_number(temperature) or not math.isfinite(temperature) or temperature < 0:
+        return f"{name['temperature']} must be a finite number >= 0, got {temperature}"
+    if not _is_number(top_p) or not 0 < top_p <= 1:  # also refuses NaN and inf
+        return f"{name['top_p']} must be in (0, 1], got {top_p}"
+    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, Integral) or max_new_tokens < 1:
+        return f"{name['max_new_tokens']} must be an integer >= 1, got {max_new_tokens}"
+    return None
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, Real) and not isinstance(value, bool)  # numpy scalars are Real too
+
+
 @dataclass(frozen=True)
 class SamplingParams:
+    """How the samples of a request are drawn. The defaults are the published protocol's
+    (EVAL_PROTOCOL.md); the CLI, serve and the backends take theirs from here (`SamplingParams()`)."""
+
     temperature: float = 0.6
     top_p: float = 0.95
     max_new_tokens: int = 32768
     stop: tuple[str, ...] = ()  # extra stop strings; backends always stop on the model's own stop tokens
 
     def __post_init__(self) -> None:
-        if self.temperature < 0:
-            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
-        if not 0 < self.top_p <= 1:
-            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
-        if self.max_new_tokens < 1:
-            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        problem = sampling_problem(self.temperature, self.top_p, self.max_new_tokens)
+        if problem is not None:
+            raise SamplingError(problem)
 
 
 @dataclass(frozen=True)
@@ -105,14 +141,6 @@ class Completion:
     seconds: float = 0.0  # wall time from request start to this sample's end
     extra: dict[str, Any] = field(default_factory=dict)  # backend-specific: usage, raw response, error
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Completion:
-        names = cls.__dataclass_fields__.keys()
-        return cls(**{k: v for k, v in d.items() if k in names})
-
 
 @runtime_checkable
 class Backend(Protocol):
@@ -129,16 +157,44 @@ class Backend(Protocol):
         ...
 
 
-class EvalkitError(Exception):
-    """A user-facing error: its message is one line that names the problem and the fix."""
+class Task(Protocol):
+    """What the harness asks of a benchmark, and nothing more (`tasks.Task` implements it)."""
 
+    @property
+    def name(self) -> str: ...
 
-class BackendError(EvalkitError):
-    """A backend could not start or could not go on (missing extra, no GPU, bad path, server down)."""
+    @property
+    def default_n(self) -> int:
+        """Samples per problem in the published protocol."""
+        ...
 
+    @property
+    def answer_type(self) -> AnswerType: ...
 
-class DataError(EvalkitError):
-    """Benchmark data missing or malformed."""
+    @property
+    def default_prompt(self) -> str: ...
+
+    @property
+    def metadata_fields(self) -> tuple[str, ...]:
+        """Problem.metadata keys worth a per-group breakdown (they go into config.json)."""
+        ...
+
+    @property
+    def per_sample_prompts(self) -> bool:
+        """True when samples of one problem see different prompts (GPQA's option order)."""
+        ...
+
+    def prompt_hash(self, prompt: str | None = None) -> str:
+        """Hash of the named prompt template; an unknown name is an EvalkitError listing the valid ones."""
+        ...
+
+    def load(self, data_dir: str | Path | None = None, prompt: str | None = None) -> list[Problem]:
+        """Every problem, validated, rendered with the named prompt; bad data is a DataError."""
+        ...
+
+    def sample_view(self, problem: Problem, sample_index: int, seed: int) -> SampleView:
+        """What sample `sample_index` of a run with `seed` is shown, and its gold."""
+        ...
 
 
 def stable_hash(obj: Any, length: int = 16) -> str:
