@@ -28,7 +28,7 @@ from evalkit.types import BackendError, Completion, GenerationRequest
 from model_backends.chat import cut_at_stop, encode_prompt
 from model_backends.registry import BackendOptions
 from model_backends.sambay.engine import EngineConfig, LLMEngine
-from model_backends.sambay.sequence import Sequence
+from model_backends.sambay.engine.sequence import Sequence
 
 ENGINE_NAME = "evalkit-sambay"
 
@@ -77,9 +77,9 @@ class SambaYBackend:
     def __init__(self, options: BackendOptions) -> None:
         import torch
 
-        from model_backends.sambay.loader import resolve_checkpoint
         from model_backends.sambay.model import SambaYForCausalLM
-        from model_backends.sambay.tokenizer import load_tokenizer, stop_token_ids
+        from model_backends.sambay.model.loader import resolve_checkpoint
+        from model_backends.sambay.model.tokenizer import load_tokenizer, stop_token_ids
 
         if not options.model:
             raise BackendError("the sambay backend needs --model (a SambaY checkpoint folder or Hub id)")
@@ -156,7 +156,7 @@ class SambaYBackend:
     # -- helpers ----------------------------------------------------------------------------------
 
     def encode(self, request: GenerationRequest) -> list[int]:
-        from model_backends.sambay.tokenizer import render_chat
+        from model_backends.sambay.model.tokenizer import render_chat
 
         if request.prompt_text is not None:
             prompt = request.prompt_text

@@ -87,7 +87,7 @@ def naive_generate(
     model: torch.nn.Module, prompt: list[int], seed: int, sampling, stop_ids=()
 ) -> tuple[list[int], str]:
     """The oracle: a full forward over all tokens for every new token, the same seeded sampler."""
-    from model_backends.sambay.sampling import sample
+    from model_backends.sambay.engine.sampler import sample
 
     ids, out = list(prompt), []
     for step in range(sampling.max_new_tokens):

@@ -99,7 +99,7 @@ def test_padded_decode_gives_the_same_tokens(model, max_slots):
 
 
 def test_padded_decode_keeps_pad_rows_off_live_slots(model):
-    from model_backends.sambay.graphs import graph_batch_sizes
+    from model_backends.sambay.engine.graphs import graph_batch_sizes
 
     engine = LLMEngine(model, EngineConfig(max_slots=6))
     engine.runner.padded_eager = True

@@ -31,8 +31,8 @@ def _run(model, prompts: list[torch.Tensor], steps: torch.Tensor) -> list[torch.
 
 
 def test_published_model_logits_kernels_vs_reference_ops():
-    from model_backends.sambay.config import SambaYConfig
     from model_backends.sambay.model import SambaYForCausalLM
+    from model_backends.sambay.model.config import SambaYConfig
     from model_backends.sambay.ops import dispatch
     from model_backends.sambay.testing import randomize_
 

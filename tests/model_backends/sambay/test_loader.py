@@ -11,9 +11,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from evalkit.types import BackendError
-from model_backends.sambay import loader
-from model_backends.sambay.loader import PUBLISHED_REVISION, CheckpointError
-from model_backends.sambay.model import SambaYForCausalLM
+from model_backends.sambay.model import SambaYForCausalLM, loader
+from model_backends.sambay.model.loader import PUBLISHED_REVISION, CheckpointError
 from model_backends.sambay.testing import make_tiny_checkpoint
 
 WEIGHTS = "model.safetensors"

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from evalkit.types import BackendError
+from model_backends.sambay.model.tokenizer import load_tokenizer, render_chat, stop_token_ids
 from model_backends.sambay.testing import SPECIAL_TOKENS
-from model_backends.sambay.tokenizer import load_tokenizer, render_chat, stop_token_ids
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from evalkit.types import BackendError
-from model_backends.sambay.config import PUBLISHED_CONFIG, SambaYConfig, lambda_init, layer_plan
 from model_backends.sambay.model import SambaYForCausalLM
-from model_backends.sambay.state import StatePool
+from model_backends.sambay.model.config import PUBLISHED_CONFIG, SambaYConfig, lambda_init, layer_plan
+from model_backends.sambay.model.state import StatePool
 from model_backends.sambay.testing import tiny_config
 
 # sambay.md section 2, written out row by row.

@@ -131,7 +131,7 @@ def test_decode_does_not_depend_on_batch_companions(tiny_model):
 
 
 def test_reset_and_pool_sizes(tiny_model):
-    from model_backends.sambay.state import StatePool
+    from model_backends.sambay.model.state import StatePool
 
     model = tiny_model(seed=0)
     pool = model.new_state_pool(num_slots=3, max_seq_len=6)  # max_seq_len < window: ring of 6 rows

@@ -172,7 +172,7 @@ def test_kernels_match_reference_on_gpu_at_real_size(dt_name: str):
 
 
 def _config():
-    from model_backends.sambay.config import SambaYConfig
+    from model_backends.sambay.model.config import SambaYConfig
 
     return SambaYConfig(
         vocab_size=64,
@@ -196,8 +196,8 @@ def _randomised(module: torch.nn.Module, dtype: torch.dtype, seed: int) -> torch
 @pytest.mark.parametrize("dt_name", list(DTYPES))
 def test_fused_layers_equal_their_unfused_expressions_bit_for_bit(dt_name: str):
     """On CPU the layers run the refs; each side here is the expression layers.py had before fusion."""
-    from model_backends.sambay import layers
-    from model_backends.sambay.config import GMU, MAMBA, SWA_ATTN
+    from model_backends.sambay.model import layers
+    from model_backends.sambay.model.config import GMU, MAMBA, SWA_ATTN
 
     dtype, config = DTYPES[dt_name], _config()
     gen = torch.Generator().manual_seed(0)

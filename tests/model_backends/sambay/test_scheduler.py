@@ -9,8 +9,8 @@ import pytest
 
 from evalkit.types import BackendError, GenerationRequest, SamplingParams
 from model_backends.sambay.engine import EngineConfig, LLMEngine
-from model_backends.sambay.scheduler import Scheduler
-from model_backends.sambay.sequence import Group, Sequence
+from model_backends.sambay.engine.scheduler import Scheduler
+from model_backends.sambay.engine.sequence import Group, Sequence
 from tests.model_backends.sambay.fake_model import FakeModel, naive_generate
 
 

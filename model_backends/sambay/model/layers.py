@@ -10,13 +10,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import CROSS_ATTN, GMU, MAMBA, MAMBA_MEMORY, SSM_KINDS, SambaYConfig, lambda_init
-
 # Ops are looked up on their module at call time, so the dispatcher there (ref or kernel) decides.
-from .ops import causal_conv1d as conv_ops
-from .ops import diff_attention as attention_ops
-from .ops import elementwise
-from .ops import selective_scan as scan_ops
+from ..ops import causal_conv1d as conv_ops
+from ..ops import diff_attention as attention_ops
+from ..ops import elementwise
+from ..ops import selective_scan as scan_ops
+from .config import CROSS_ATTN, GMU, MAMBA, MAMBA_MEMORY, SSM_KINDS, SambaYConfig, lambda_init
 
 
 class MLP(nn.Module):

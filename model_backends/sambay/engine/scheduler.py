@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from model_backends.sambay.sequence import Group, Sequence, Status
+from model_backends.sambay.engine.sequence import Group, Sequence, Status
 
 Start = tuple[Sequence, Group, int | None]  # (sample, its problem, slot to copy its state from)
 

@@ -11,10 +11,10 @@ from collections.abc import Sequence as Seq
 
 import torch
 
-from model_backends.sambay.graphs import DecodeGraphs
+from model_backends.sambay.engine.graphs import DecodeGraphs
+from model_backends.sambay.engine.sampler import as_int64, sample
+from model_backends.sambay.engine.sequence import Sequence
 from model_backends.sambay.ops.dispatch import triton_active
-from model_backends.sambay.sampling import as_int64, sample
-from model_backends.sambay.sequence import Sequence
 
 
 class ModelRunner:
@@ -63,7 +63,7 @@ class ModelRunner:
             self.graphs = DecodeGraphs(self.model, self.pool, capture=mode == "capture")
 
     def bytes_per_slot(self, max_seq_len: int) -> int:
-        from model_backends.sambay.state import StatePool
+        from model_backends.sambay.model.state import StatePool
 
         dtype = self.state_dtype or next(self.model.parameters()).dtype
         return StatePool.bytes_per_slot(self.model.config, max_seq_len, dtype)

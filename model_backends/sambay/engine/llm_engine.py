@@ -36,9 +36,9 @@ from dataclasses import dataclass, field
 import torch
 
 from evalkit.types import BackendError, GenerationRequest, SamplingParams
-from model_backends.sambay.model_runner import ModelRunner
-from model_backends.sambay.scheduler import Scheduler
-from model_backends.sambay.sequence import Group, Sequence
+from model_backends.sambay.engine.model_runner import ModelRunner
+from model_backends.sambay.engine.scheduler import Scheduler
+from model_backends.sambay.engine.sequence import Group, Sequence
 
 
 @dataclass(frozen=True)
