@@ -21,14 +21,16 @@ import hashlib
 import struct
 import sys
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from evalkit.types import BackendError, Completion, GenerationRequest
 from model_backends.chat import cut_at_stop, encode_prompt
 from model_backends.registry import BackendOptions
-from model_backends.sambay.engine import EngineConfig, LLMEngine
+from model_backends.sambay.engine import EngineConfig, LLMEngine, Request, SamplingParams
 from model_backends.sambay.engine.sequence import Sequence
+from model_backends.sambay.errors import EngineError
 
 ENGINE_NAME = "evalkit-sambay"
 
@@ -60,6 +62,32 @@ def engine_config(options: BackendOptions) -> EngineConfig:
     return EngineConfig(max_slots=options.max_slots, **options.extra)
 
 
+@contextmanager
+def engine_errors() -> Iterator[None]:
+    """The engine's own errors as evalkit's BackendError, with the same one-line message."""
+    try:
+        yield
+    except EngineError as err:
+        raise BackendError(str(err)) from err
+
+
+def engine_request(request: GenerationRequest) -> Request:
+    """evalkit's request (already validated by evalkit) as the engine's own Request."""
+    sampling = request.sampling
+    with engine_errors():
+        return Request(
+            request_id=request.request_id,
+            sample_indices=tuple(request.sample_indices),
+            seeds=tuple(request.seeds),
+            sampling=SamplingParams(
+                temperature=sampling.temperature,
+                top_p=sampling.top_p,
+                max_new_tokens=sampling.max_new_tokens,
+                stop=tuple(sampling.stop),
+            ),
+        )
+
+
 def checkpoint_hash(folder: Path) -> str:
     """sha256 of config.json and every safetensors header (names, dtypes, shapes, offsets): cheap, and it
     changes whenever the architecture or the tensor layout does."""
@@ -84,17 +112,18 @@ class SambaYBackend:
         if not options.model:
             raise BackendError("the sambay backend needs --model (a SambaY checkpoint folder or Hub id)")
         self.options = options
-        self.path = resolve_checkpoint(options.model, options.revision)
-        self.device, self.dtype = resolve_device_dtype(options.device, options.dtype)
-        self.model = SambaYForCausalLM.from_pretrained(self.path, dtype=self.dtype, device=self.device)
-        self.tokenizer = load_tokenizer(self.path)
-        self.stop_ids = stop_token_ids(self.path, self.tokenizer)
-        self.engine = LLMEngine(
-            self.model,
-            engine_config(options),
-            stop_token_ids=self.stop_ids,
-            detokenize=self.detokenize,
-        )
+        with engine_errors():
+            self.path = resolve_checkpoint(options.model, options.revision)
+            self.device, self.dtype = resolve_device_dtype(options.device, options.dtype)
+            self.model = SambaYForCausalLM.from_pretrained(self.path, dtype=self.dtype, device=self.device)
+            self.tokenizer = load_tokenizer(self.path)
+            self.stop_ids = stop_token_ids(self.path, self.tokenizer)
+            self.engine = LLMEngine(
+                self.model,
+                engine_config(options),
+                stop_token_ids=self.stop_ids,
+                detokenize=self.detokenize,
+            )
         self.on_progress: Callable[[dict[str, float]], None] | None = None  # called per finished sample
         self._torch_version = torch.__version__
         self.ops_path = self._ops_path()
@@ -117,9 +146,10 @@ class SambaYBackend:
     # -- Backend protocol -------------------------------------------------------------------------
 
     def generate(self, requests: Iterable[GenerationRequest]) -> Iterator[Completion]:
-        items = ((request, self.encode(request)) for request in requests)
-        for seq in self.engine.generate(items):
-            yield self.completion(seq)
+        items = ((engine_request(request), self.encode(request)) for request in requests)
+        with engine_errors():
+            for seq in self.engine.generate(items):
+                yield self.completion(seq)
 
     def model_info(self) -> dict[str, Any]:
         return {
@@ -144,11 +174,14 @@ class SambaYBackend:
 
     def add_request(self, request: GenerationRequest) -> None:
         """Tokenize and queue a request without blocking (thread-safe)."""
-        self.engine.add_request(request, self.encode(request))
+        with engine_errors():
+            self.engine.add_request(engine_request(request), self.encode(request))
 
     def step(self) -> list[Completion]:
         """One engine step; the samples that finished in it. Call from one thread."""
-        return [self.completion(seq) for seq in self.engine.step()]
+        with engine_errors():
+            finished = self.engine.step()
+        return [self.completion(seq) for seq in finished]
 
     def has_work(self) -> bool:
         return self.engine.has_work()

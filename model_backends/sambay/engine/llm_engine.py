@@ -2,7 +2,7 @@
 
 Two ways to drive it:
 
-1. Pull (the runner): `engine.generate(items)` takes an iterable of (GenerationRequest, prompt token ids)
+1. Pull (the runner): `engine.generate(items)` takes an iterable of (Request, prompt token ids)
    and yields each finished Sequence. It pulls the next item only when the queued samples cannot fill
    the free slots, so a lazy or endless iterable is fine.
 2. Push (a server): `engine.add_request(request, prompt_ids)` from any thread (it only appends to a
@@ -35,10 +35,11 @@ from dataclasses import dataclass, field
 
 import torch
 
-from evalkit.types import BackendError, GenerationRequest, SamplingParams
 from model_backends.sambay.engine.model_runner import ModelRunner
+from model_backends.sambay.engine.request import Request, SamplingParams
 from model_backends.sambay.engine.scheduler import Scheduler
 from model_backends.sambay.engine.sequence import Group, Sequence
+from model_backends.sambay.errors import ConfigError, EngineError, RequestError
 
 
 @dataclass(frozen=True)
@@ -92,29 +93,29 @@ class LLMEngine:
 
     def add_request(
         self,
-        request: GenerationRequest,
+        request: Request,
         prompt_ids: list[int],
         max_new_tokens: list[int] | None = None,
     ) -> None:
-        """Queue one problem (all its sample indices). Thread-safe; never blocks. Raises BackendError for
+        """Queue one problem (all its sample indices). Thread-safe; never blocks. Raises RequestError for
         an empty or over-long prompt, or a request with stop strings but no detokenizer.
 
         `max_new_tokens` optionally gives each sample its own limit (benchmarks force fixed lengths this
         way); by default every sample uses `request.sampling.max_new_tokens`."""
         if not prompt_ids:
-            raise BackendError(f"request {request.request_id!r}: the prompt is empty (0 tokens)")
+            raise RequestError(f"request {request.request_id!r}: the prompt is empty (0 tokens)")
         limits = max_new_tokens or [request.sampling.max_new_tokens] * request.n
         if len(limits) != request.n:
             raise ValueError(f"{len(limits)} max_new_tokens for {request.n} samples")
         need = len(prompt_ids) + max(limits)
         if need > self.context_limit:
-            raise BackendError(
+            raise RequestError(
                 f"request {request.request_id!r}: prompt of {len(prompt_ids)} tokens + max_new_tokens "
                 f"{max(limits)} exceeds the context limit {self.context_limit}; "
                 "lower --max-new-tokens or shorten the prompt"
             )
         if request.sampling.stop and self.detokenize is None:
-            raise BackendError("stop strings need a detokenizer: pass detokenize= to LLMEngine")
+            raise RequestError("stop strings need a detokenizer: pass detokenize= to LLMEngine")
         prompt = list(prompt_ids)
         seqs = [
             Sequence(request.request_id, index, seed, prompt, _with_limit(request.sampling, limit))
@@ -179,7 +180,7 @@ class LLMEngine:
         self.stats.steps += 1
         return finished
 
-    def generate(self, items: Iterable[tuple[GenerationRequest, list[int]]]) -> Iterator[Sequence]:
+    def generate(self, items: Iterable[tuple[Request, list[int]]]) -> Iterator[Sequence]:
         """Yield each sample as it finishes; pull the next (request, prompt ids) only when slots would idle."""
         pending = iter(items)
         exhausted = False
@@ -256,7 +257,7 @@ class LLMEngine:
         cfg = self.config
         if cfg.max_slots is not None:
             if cfg.max_slots < 1:
-                raise BackendError(f"--max-slots must be >= 1, got {cfg.max_slots}")
+                raise ConfigError(f"--max-slots must be >= 1, got {cfg.max_slots}")
             return cfg.max_slots
         if self.runner.device.type != "cuda":
             return cfg.cpu_slots
@@ -264,7 +265,7 @@ class LLMEngine:
         # one row less than the budget holds: the padded (CUDA graph) decode adds a scratch slot
         slots = min(cfg.max_memory_slots, budget // self.runner.bytes_per_slot(max_seq_len) - 1)
         if slots < 1:
-            raise BackendError(
+            raise EngineError(
                 f"not enough GPU memory for one sequence of {max_seq_len} tokens; "
                 "lower --max-new-tokens or free the GPU"
             )

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from evalkit.types import SamplingParams
+from model_backends.sambay.engine.request import SamplingParams
 
 
 class Status(enum.Enum):

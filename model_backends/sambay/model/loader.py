@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from evalkit.types import BackendError
+from model_backends.sambay.errors import CheckpointError
 
 from .config import SambaYConfig
 from .model import SambaYForCausalLM
@@ -23,10 +23,6 @@ PUBLISHED_REPO = "microsoft/Phi-4-mini-flash-reasoning"
 PUBLISHED_REVISION = "1dff8163d28ec880ca2411c474ddc0a927792810"
 INDEX_FILE = "model.safetensors.index.json"
 SINGLE_FILE = "model.safetensors"
-
-
-class CheckpointError(BackendError):
-    """A checkpoint folder that cannot be used, with the reason and the fix in one line."""
 
 
 def resolve_checkpoint(path: str | Path, revision: str | None = None) -> Path:

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from evalkit.types import BackendError
+from model_backends.sambay.errors import RequestError
 
 from .config import CROSS_ATTN, FULL_ATTN, GMU, MAMBA, MAMBA_MEMORY, SWA_ATTN, SambaYConfig, layer_plan
 from .layers import DecoderLayer
@@ -154,7 +154,7 @@ class SambaYForCausalLM(nn.Module):
             prompt = torch.as_tensor(prompt, dtype=torch.long)
             T = int(prompt.shape[0])
             if not 0 < T <= pool.max_seq_len:
-                raise BackendError(f"prompt of {T} tokens does not fit a state slot of {pool.max_seq_len}")
+                raise RequestError(f"prompt of {T} tokens does not fit a state slot of {pool.max_seq_len}")
             pool.reset_([slot])
             h = self._run(prompt.to(self.device)[None], pool, slot)
             pool.seq_lens[slot] = T
@@ -183,7 +183,7 @@ class SambaYForCausalLM(nn.Module):
             )
         positions = pool.seq_lens[slots]  # [B] position of the new token
         if check_bounds and int(positions.max()) >= pool.max_seq_len:
-            raise BackendError(f"sequence reached max_seq_len={pool.max_seq_len} of its state slot")
+            raise RequestError(f"sequence reached max_seq_len={pool.max_seq_len} of its state slot")
         lens = positions + 1  # keys visible including the new token
         ring_index = positions % pool.window
         h = self.model.embed_tokens(token_ids.to(self.device))  # [B, H]

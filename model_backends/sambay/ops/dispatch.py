@@ -17,7 +17,7 @@ from contextlib import contextmanager
 
 import torch
 
-from evalkit.types import BackendError
+from model_backends.sambay.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 _logged: set[tuple[str, str]] = set()
@@ -28,7 +28,7 @@ def parse_mode(value: str | None) -> str:
     """The EVALKIT_SAMBAY_OPS value as a mode; a misspelt one is refused, never read as another mode."""
     mode = (value or "").strip().lower() or "auto"
     if mode not in _MODES:
-        raise BackendError(f"EVALKIT_SAMBAY_OPS={value!r} is not a mode; set it to auto, reference or triton")
+        raise ConfigError(f"EVALKIT_SAMBAY_OPS={value!r} is not a mode; set it to auto, reference or triton")
     return mode
 
 

@@ -6,8 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from evalkit.types import GenerationRequest, SamplingParams
-from model_backends.sambay.engine import EngineConfig, LLMEngine
+from model_backends.sambay.engine import EngineConfig, LLMEngine, Request, SamplingParams
 from model_backends.sambay.model import SambaYForCausalLM
 from tests.model_backends.sambay.fake_model import naive_generate
 
@@ -25,10 +24,9 @@ def model(tiny_model) -> SambaYForCausalLM:
     return tiny_model(seed=0)
 
 
-def request(rid: str, n: int, temperature: float, max_new: int, seed0: int = 7) -> GenerationRequest:
-    return GenerationRequest(
+def request(rid: str, n: int, temperature: float, max_new: int, seed0: int = 7) -> Request:
+    return Request(
         request_id=rid,
-        messages=(),
         sample_indices=tuple(range(n)),
         seeds=tuple(seed0 * 1_000_003 + 97 * i + len(rid) for i in range(n)),
         sampling=SamplingParams(temperature=temperature, top_p=0.95, max_new_tokens=max_new),
@@ -150,11 +148,11 @@ def test_seeded_sampling_matches_the_oracle(model):
 
 def test_stop_token_ends_a_sample(model):
     # Make the greedy continuation's 4th token a stop token: the sample must end there with "stop".
-    sampling = SamplingParams(temperature=0.0, max_new_tokens=12)
+    sampling = SamplingParams(temperature=0.0, top_p=0.95, max_new_tokens=12)
     want, _ = naive_generate(model, PROMPTS["p9"], 0, sampling)
     stop = want[3]
     engine = LLMEngine(model, EngineConfig(max_slots=2), stop_token_ids=[stop])
-    req = GenerationRequest("p9", (), (0,), (0,), sampling)
+    req = Request("p9", (0,), (0,), sampling)
     [seq] = list(engine.generate([(req, PROMPTS["p9"])]))
     assert seq.generated == want[: want.index(stop) + 1]
     assert seq.finish_reason == "stop"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from evalkit.types import BackendError
+from model_backends.sambay.errors import ConfigError
 from model_backends.sambay.model import SambaYForCausalLM
 from model_backends.sambay.model.config import PUBLISHED_CONFIG, SambaYConfig, lambda_init, layer_plan
 from model_backends.sambay.model.state import StatePool
@@ -73,7 +73,7 @@ def test_both_sliding_window_forms(sliding_window):
     ],
 )
 def test_bad_configs_raise_clear_errors(overrides, message):
-    with pytest.raises(BackendError, match=message):
+    with pytest.raises(ConfigError, match=message):
         SambaYConfig.from_dict(tiny_config(**overrides))
 
 

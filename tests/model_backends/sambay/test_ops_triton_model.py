@@ -41,14 +41,13 @@ def _model_logits(model, dtype):
 
 
 def _engine_tokens(model):
-    from evalkit.types import GenerationRequest, SamplingParams
-    from model_backends.sambay.engine import EngineConfig, LLMEngine
+    from model_backends.sambay.engine import EngineConfig, LLMEngine, Request, SamplingParams
 
     engine = LLMEngine(model, EngineConfig(max_slots=3))
     engine.runner.padded_eager = True  # the CUDA-graph path's padding and scratch slot
     reqs = [
-        GenerationRequest("a", (), (0, 1), (11, 12), SamplingParams(temperature=0.0, max_new_tokens=9)),
-        GenerationRequest("b", (), (0, 1, 2), (5, 6, 7), SamplingParams(1.5, 0.99, 7)),
+        Request("a", (0, 1), (11, 12), SamplingParams(temperature=0.0, top_p=0.95, max_new_tokens=9)),
+        Request("b", (0, 1, 2), (5, 6, 7), SamplingParams(temperature=1.5, top_p=0.99, max_new_tokens=7)),
     ]
     done = engine.generate(zip(reqs, PROMPTS, strict=True))
     return {f"{s.request_id}{s.sample_index}": s.generated for s in done}

@@ -7,17 +7,16 @@ import re
 
 import pytest
 
-from evalkit.types import BackendError, GenerationRequest, SamplingParams
-from model_backends.sambay.engine import EngineConfig, LLMEngine
+from model_backends.sambay.engine import EngineConfig, LLMEngine, Request, SamplingParams
 from model_backends.sambay.engine.scheduler import Scheduler
 from model_backends.sambay.engine.sequence import Group, Sequence
+from model_backends.sambay.errors import RequestError
 from tests.model_backends.sambay.fake_model import FakeModel, naive_generate
 
 
-def request(rid: str, n: int, temperature=1.0, top_p=0.9, max_new_tokens=12, seed0=100) -> GenerationRequest:
-    return GenerationRequest(
+def request(rid: str, n: int, temperature=1.0, top_p=0.9, max_new_tokens=12, seed0=100) -> Request:
+    return Request(
         request_id=rid,
-        messages=(),
         sample_indices=tuple(range(n)),
         seeds=tuple(seed0 + 1000 * i + len(rid) for i in range(n)),
         sampling=SamplingParams(temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens),
@@ -32,7 +31,7 @@ PROMPTS = {
 }
 
 
-def run(engine: LLMEngine, reqs: list[GenerationRequest]) -> dict[tuple[str, int], Sequence]:
+def run(engine: LLMEngine, reqs: list[Request]) -> dict[tuple[str, int], Sequence]:
     return {
         (s.request_id, s.sample_index): s for s in engine.generate((r, PROMPTS[r.request_id]) for r in reqs)
     }
@@ -106,7 +105,7 @@ def test_stop_strings_use_the_decoded_tail():
         model, EngineConfig(max_slots=4), detokenize=lambda ids: "".join(letters[i] for i in ids)
     )
     sampling = SamplingParams(temperature=1.0, top_p=1.0, max_new_tokens=40, stop=("ab",))
-    req = GenerationRequest("a", (), (0, 1, 2, 3), (1, 2, 3, 4), sampling)
+    req = Request("a", (0, 1, 2, 3), (1, 2, 3, 4), sampling)
     done = list(engine.generate([(req, PROMPTS["a"])]))
     for seq in done:
         text = "".join(letters[i] for i in seq.generated)
@@ -126,7 +125,7 @@ def test_stop_strings_use_the_decoded_tail():
 )
 def test_bad_prompts_are_refused_with_a_clear_error(prompt, max_new, message):
     engine = LLMEngine(FakeModel(max_position_embeddings=4096), EngineConfig(max_slots=2))
-    with pytest.raises(BackendError, match=re.escape(message)):
+    with pytest.raises(RequestError, match=re.escape(message)):
         engine.add_request(request("x", 1, max_new_tokens=max_new), prompt)
 
 
@@ -171,7 +170,7 @@ def test_longer_request_later_grows_the_pool_after_draining():
 
 
 def seqs(rid: str, n: int) -> Group:
-    sampling = SamplingParams(max_new_tokens=4)
+    sampling = SamplingParams(temperature=0.6, top_p=0.95, max_new_tokens=4)
     return Group(rid, [1, 2], [Sequence(rid, i, i, [1, 2], sampling) for i in range(n)])
 
 
