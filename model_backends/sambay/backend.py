@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 import struct
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -31,8 +32,10 @@ from model_backends.registry import BackendOptions
 from model_backends.sambay.engine import EngineConfig, LLMEngine, Request, SamplingParams
 from model_backends.sambay.engine.sequence import Sequence
 from model_backends.sambay.errors import EngineError
+from model_backends.sambay.ops.dispatch import Ops
 
 ENGINE_NAME = "evalkit-sambay"
+OPS_ENV = "EVALKIT_SAMBAY_OPS"  # the default ops mode (auto | reference | triton)
 
 
 def create(options: BackendOptions) -> SambaYBackend:
@@ -115,7 +118,11 @@ class SambaYBackend:
         with engine_errors():
             self.path = resolve_checkpoint(options.model, options.revision)
             self.device, self.dtype = resolve_device_dtype(options.device, options.dtype)
-            self.model = SambaYForCausalLM.from_pretrained(self.path, dtype=self.dtype, device=self.device)
+            # The ops mode is read here, when the backend is built, never at import.
+            ops = Ops.parse(os.environ.get(OPS_ENV), OPS_ENV)
+            self.model = SambaYForCausalLM.from_pretrained(
+                self.path, dtype=self.dtype, device=self.device, ops=ops
+            )
             self.tokenizer = load_tokenizer(self.path)
             self.stop_ids = stop_token_ids(self.path, self.tokenizer)
             self.engine = LLMEngine(
@@ -133,9 +140,7 @@ class SambaYBackend:
         )
 
     def _ops_path(self) -> str:
-        from model_backends.sambay.ops.dispatch import describe_path
-
-        path = describe_path(self.device)
+        path = self.model.ops.describe(self.device)
         mode = self.engine.runner.graph_mode
         if mode == "capture":
             return f"{path} + CUDA graphs"

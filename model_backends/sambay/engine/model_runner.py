@@ -14,7 +14,6 @@ import torch
 from model_backends.sambay.engine.graphs import DecodeGraphs
 from model_backends.sambay.engine.sampler import as_int64, sample
 from model_backends.sambay.engine.sequence import Sequence
-from model_backends.sambay.ops.dispatch import triton_active
 
 
 class ModelRunner:
@@ -38,7 +37,7 @@ class ModelRunner:
     @property
     def graph_mode(self) -> str:
         """ "capture" (CUDA graphs), "padded" (their padding, run eagerly) or "eager"."""
-        if self.cuda_graphs and self.device.type == "cuda" and triton_active():
+        if self.cuda_graphs and self.device.type == "cuda" and self.model.ops.triton_active():
             return "capture"
         return "padded" if self.padded_eager else "eager"
 
@@ -117,7 +116,7 @@ class ModelRunner:
         temperature = torch.tensor([s.sampling.temperature for s in seqs], device=self.device)
         top_p = torch.tensor([s.sampling.top_p for s in seqs], device=self.device)
         seeds = self._long([as_int64(s.seed) for s in seqs])
-        return sample(logits, temperature, top_p, seeds, self._long(steps))
+        return sample(logits, temperature, top_p, seeds, self._long(steps), ops=self.model.ops)
 
     def _long(self, values: Seq[int]) -> torch.Tensor:
         return torch.tensor(list(values), dtype=torch.long, device=self.device)

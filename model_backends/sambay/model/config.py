@@ -35,6 +35,9 @@ class SambaYConfig:
     num_attention_heads: int
     num_key_value_heads: int
     sliding_window: int  # keys seen by a SWA layer, *including* the current token (sambay.md 4.6)
+    # The context the checkpoint declares (published: 262144; no positional encoding enforces it), the
+    # engine's limit on prompt + max_new_tokens. None when config.json does not say.
+    max_position_embeddings: int | None = None
     layer_norm_eps: float = 1e-5
     tie_word_embeddings: bool = True
     mb_per_layer: int = 2
@@ -72,6 +75,9 @@ class SambaYConfig:
             )
         if self.sliding_window < 1:
             raise ConfigError(f"SambaY config: sliding_window={self.sliding_window} must be >= 1")
+        limit = self.max_position_embeddings
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+            raise ConfigError(f"SambaY config: max_position_embeddings={limit!r} must be a positive integer")
 
     @property
     def head_dim(self) -> int:

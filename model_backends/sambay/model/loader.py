@@ -15,6 +15,7 @@ import torch
 
 from model_backends.sambay.errors import CheckpointError
 
+from ..ops.dispatch import AUTO, Ops
 from .config import SambaYConfig
 from .model import SambaYForCausalLM
 
@@ -125,7 +126,9 @@ def load_model(
     dtype: torch.dtype = torch.bfloat16,
     device: torch.device | str = "cpu",
     revision: str | None = None,
+    ops: Ops = AUTO,
 ) -> SambaYForCausalLM:
+    """The checkpoint at `path` (a folder, or a Hub id downloaded at a pinned revision), running `ops`."""
     from safetensors import safe_open
 
     folder = resolve_checkpoint(path, revision)
@@ -133,7 +136,7 @@ def load_model(
     if not config_file.is_file():
         raise CheckpointError(f"{folder} has no config.json; pass a Hugging Face checkpoint folder")
     config = SambaYConfig.from_json(config_file)
-    model = SambaYForCausalLM(config, dtype=dtype, device="meta")
+    model = SambaYForCausalLM(config, dtype=dtype, device="meta", ops=ops)
     params = dict(model.named_parameters(remove_duplicate=False))
     expected = {name: tuple(p.shape) for name, p in params.items()}
     optional = {"lm_head.weight"} if config.tie_word_embeddings else set()

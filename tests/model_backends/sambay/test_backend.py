@@ -3,12 +3,16 @@ API for servers, provenance and the one-line errors."""
 
 from __future__ import annotations
 
+import importlib.util
+
 import pytest
 import torch
 
 from evalkit.types import Backend, BackendError, GenerationRequest, SamplingParams
 from model_backends.registry import BackendOptions, make_backend
 from model_backends.sambay.testing import make_tiny_checkpoint
+
+HAS_TRITON = importlib.util.find_spec("triton") is not None
 
 
 @pytest.fixture(scope="module")
@@ -104,19 +108,35 @@ def test_model_info(backend, checkpoint):
 
 
 def test_backend_says_which_ops_it_runs(checkpoint, capsys):
-    from model_backends.sambay.ops import dispatch
-
     make_backend("sambay", BackendOptions(model=str(checkpoint), max_slots=2))
     assert "sambay: reference PyTorch ops (device cpu" in capsys.readouterr().err
-    assert dispatch.describe_path("cuda") == "Triton kernels" or not dispatch.triton_active()
-    with dispatch.reference_ops():
-        assert "EVALKIT_SAMBAY_OPS=reference" in dispatch.describe_path("cuda")
-    with pytest.raises(BackendError, match="EVALKIT_SAMBAY_OPS='refrence' is not a mode; set it to auto"):
-        dispatch.parse_mode("refrence")
+
+
+# What a model on CUDA runs, by ops mode (and whether triton imports here).
+OPS_LINES = {
+    "auto": "Triton kernels" if HAS_TRITON else "reference PyTorch ops (triton does not import",
+    "reference": "reference PyTorch ops (forced by EVALKIT_SAMBAY_OPS=reference)",
+    "triton": "Triton kernels" if HAS_TRITON else "reference PyTorch ops (triton does not import",
+}
+
+
+@pytest.mark.parametrize("mode", list(OPS_LINES))
+def test_ops_line_on_cuda_by_mode(mode):
+    from model_backends.sambay.ops.dispatch import Ops
+
+    assert Ops.parse(mode).describe("cuda").startswith(OPS_LINES[mode])
     assert (
-        dispatch.parse_mode(None) == dispatch.parse_mode(" ") == "auto"
-        and dispatch.parse_mode("Triton") == "triton"
+        Ops.parse(mode).describe("cpu") == "reference PyTorch ops (device cpu; the Triton kernels need CUDA)"
     )
+
+
+def test_misspelt_ops_mode_is_refused():
+    from model_backends.sambay.errors import ConfigError
+    from model_backends.sambay.ops.dispatch import Ops
+
+    with pytest.raises(ConfigError, match="EVALKIT_SAMBAY_OPS='refrence' is not a mode; set it to auto"):
+        Ops.parse("refrence")
+    assert Ops.parse(None) == Ops.parse(" ") == Ops("auto") and Ops.parse("Triton") == Ops("triton")
 
 
 @pytest.mark.parametrize(

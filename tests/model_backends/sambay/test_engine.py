@@ -116,7 +116,7 @@ def test_padded_decode_keeps_pad_rows_off_live_slots(model):
 def test_cuda_graphs_with_kernels_equal_reference_ops_token_for_token(tiny_checkpoint_dir, dtype):
     """The issue's GPU check: Triton ops + CUDA graphs against the reference-op engine (eager, no graphs,
     the reference path forced) on a tiny checkpoint: greedy tokens equal, seeded samples equal."""
-    from model_backends.sambay.ops import dispatch
+    from model_backends.sambay.ops.dispatch import Ops
 
     model = SambaYForCausalLM.from_pretrained(tiny_checkpoint_dir, dtype=dtype, device="cuda")
     reqs = [
@@ -129,7 +129,7 @@ def test_cuda_graphs_with_kernels_equal_reference_ops_token_for_token(tiny_check
         for s in graphs.generate((r, PROMPTS[r.request_id]) for r in reqs)
     }
     assert graphs.runner.graph_mode == "capture" and graphs.runner.graphs.graphs
-    with dispatch.reference_ops():
+    with model.using_ops(Ops("reference")):
         reference = run(model, reqs, max_slots=7, cuda_graphs=False)
     greedy = [key for key in reference if key[0] in ("p3", "p9")]
     assert all(fast[key] == reference[key] for key in greedy)

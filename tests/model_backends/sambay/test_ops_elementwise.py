@@ -196,7 +196,7 @@ def _randomised(module: torch.nn.Module, dtype: torch.dtype, seed: int) -> torch
 @pytest.mark.parametrize("dt_name", list(DTYPES))
 def test_fused_layers_equal_their_unfused_expressions_bit_for_bit(dt_name: str):
     """On CPU the layers run the refs; each side here is the expression layers.py had before fusion."""
-    from model_backends.sambay.model import layers
+    from model_backends.sambay.model import layers, mamba
     from model_backends.sambay.model.config import GMU, MAMBA, SWA_ATTN
 
     dtype, config = DTYPES[dt_name], _config()
@@ -212,14 +212,14 @@ def test_fused_layers_equal_their_unfused_expressions_bit_for_bit(dt_name: str):
         gate, up = mlp.fc1(x).chunk(2, dim=-1)
         assert torch.equal(mlp(x), mlp.fc2(up * F.silu(gate)))
 
-        gmu = _randomised(layers.GatedMemoryUnit(config), dtype, 2)
+        gmu = _randomised(mamba.GatedMemoryUnit(config), dtype, 2)
         u, memory = rand(2, 5, H), rand(2, 5, C)
         assert torch.equal(gmu(u, memory), gmu.out_proj(F.silu(gmu.in_proj(u)) * memory))
 
-        mamba = _randomised(layers.Mamba(config, exports_memory=True), dtype, 3)
+        block = _randomised(mamba.Mamba(config, exports_memory=True), dtype, 3)
         y, z = rand(3, C), rand(3, C, scale=3.0)
-        finished = mamba._finish(y, z)
-        assert torch.equal(finished.out, mamba.out_proj(y * F.silu(z)))
+        finished = block._finish(y, z)
+        assert torch.equal(finished.out, block.out_proj(y * F.silu(z)))
         assert finished.memory is y
 
         for kind in (MAMBA, GMU, SWA_ATTN):  # fp32 residual for SSM kinds, model dtype otherwise

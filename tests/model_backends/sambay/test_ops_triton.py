@@ -198,14 +198,22 @@ def test_dispatcher_uses_reference_on_cpu_and_says_so(monkeypatch, caplog, op_na
     assert any("reference path" in r.getMessage() for r in caplog.records)
 
 
-def test_reference_ops_switch_turns_the_kernels_and_graphs_off():
-    from model_backends.sambay.ops import dispatch
+@pytest.mark.parametrize(
+    ("mode", "triton_active", "kernel_on_cpu", "kernel_on_cpu_without_triton"),
+    [
+        ("auto", HAS_TRITON, False, False),  # auto: kernels for CUDA tensors only
+        ("reference", False, False, False),  # the reference everywhere, kernels and graphs off
+        ("triton", HAS_TRITON, True, False),  # forced (CPU: under the interpreter); needs triton
+    ],
+)
+def test_ops_modes(mode, triton_active, kernel_on_cpu, kernel_on_cpu_without_triton):
+    from model_backends.sambay.ops.dispatch import Ops
 
-    before = dispatch.triton_active()
-    with dispatch.reference_ops():
-        assert not dispatch.triton_active()
-        assert not dispatch.use_triton("any_op", torch.zeros(1), True)
-    assert dispatch.triton_active() == before == HAS_TRITON
+    ops = Ops(mode)
+    assert ops.triton_active() == triton_active
+    assert ops.use_triton("any_op", torch.zeros(1), True) == kernel_on_cpu
+    assert ops.use_triton("any_op", torch.zeros(1), False) == kernel_on_cpu_without_triton
+    assert Ops.parse(f" {mode.upper()} ") == ops and Ops.parse(None) == Ops.parse("") == Ops("auto")
 
 
 if __name__ == "__main__":  # the interpreter worker (see module docstring)

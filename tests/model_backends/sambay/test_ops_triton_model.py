@@ -57,7 +57,7 @@ def _worker() -> dict:
     import torch
 
     from model_backends.sambay.model import SambaYForCausalLM
-    from model_backends.sambay.ops import dispatch
+    from model_backends.sambay.ops.dispatch import Ops
     from model_backends.sambay.testing import make_tiny_checkpoint
 
     torch.set_num_threads(1)
@@ -66,18 +66,18 @@ def _worker() -> dict:
         folder = make_tiny_checkpoint(Path(tmp), seed=0)
         for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
             model = SambaYForCausalLM.from_pretrained(folder, dtype=dtype)
-            with torch.inference_mode(), dispatch.reference_ops():
+            with torch.inference_mode(), model.using_ops(Ops("reference")):
                 want = _model_logits(model, dtype)
-            with torch.inference_mode(), dispatch.triton_ops():
+            with torch.inference_mode(), model.using_ops(Ops("triton")):
                 got = _model_logits(model, dtype)
             figures[f"{name}-logits"] = [
                 _relative(g.float(), w.float()) for g, w in zip(got, want, strict=True)
             ]
             figures[f"{name}-nan"] = any(bool(g.isnan().any()) for g in got)
         model = SambaYForCausalLM.from_pretrained(folder, dtype=torch.float32)
-        with dispatch.reference_ops():
+        with model.using_ops(Ops("reference")):
             figures["engine-reference"] = _engine_tokens(model)
-        with dispatch.triton_ops():
+        with model.using_ops(Ops("triton")):
             figures["engine-triton"] = _engine_tokens(model)
     return figures
 
