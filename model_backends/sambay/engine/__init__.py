@@ -10,7 +10,8 @@ sampler.py      seeded on-device top-p sampling
 graphs.py       decode steps replayed from CUDA graphs
 """
 
-from model_backends.sambay.engine.llm_engine import EngineConfig, LLMEngine
+from model_backends.sambay.engine.config import EngineConfig
+from model_backends.sambay.engine.llm_engine import LLMEngine
 from model_backends.sambay.engine.request import Request, SamplingParams
 
 __all__ = ["EngineConfig", "LLMEngine", "Request", "SamplingParams"]

@@ -1,37 +1,49 @@
-"""ModelRunner: owns the model and its slot-indexed StatePool; runs prefill, fork, decode and sampling.
+"""ModelRunner: owns the model and its slot-indexed StatePool (and sizes it); runs a scheduled Batch.
 
-Everything here stays on the model's device and never syncs the host: the engine reads the sampled
-tokens once per step. On CUDA with the Triton ops, `decode` replays a CUDA graph per padded batch size
-(graphs.py); elsewhere it calls the model eagerly.
+`run(batch)` is the device half of a step: prefill the batch's problems, fork each parent state into its
+new samples' slots, draw the new samples' first tokens from the prefill logits, decode one token for
+every row, and read the tokens back: the step's one host sync. On CUDA with the Triton ops, `decode`
+replays a CUDA graph per padded batch size (graphs.py); elsewhere it calls the model eagerly.
+
+Sizing (`allocate_for`): `max_seq_len` = the longest queued prompt + max_new_tokens rounded up to
+`seq_len_multiple` (or `EngineConfig.max_seq_len`), never past the context limit; `max_slots` slots, or
+as many as the measured free CUDA memory allows (`cpu_slots` on CPU).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence as Seq
 
 import torch
 
+from model_backends.sambay.engine.config import EngineConfig, context_limit
 from model_backends.sambay.engine.graphs import DecodeGraphs
 from model_backends.sambay.engine.sampler import as_int64, sample
+from model_backends.sambay.engine.scheduler import Batch
 from model_backends.sambay.engine.sequence import Sequence
+from model_backends.sambay.errors import ConfigError, EngineError
 
 
 class ModelRunner:
-    """`cuda_graphs`: capture decode graphs when the device is CUDA and Triton imports. `padded_eager`
-    (tests): run the graph path's padded static-buffer decode without capturing, on any device."""
+    """`config.cuda_graphs`: capture decode graphs when the device is CUDA and the model's ops run
+    Triton. `padded_eager` (tests): run the graph path's padded static-buffer decode without capturing,
+    on any device."""
 
     def __init__(
         self,
         model: torch.nn.Module,
+        config: EngineConfig = EngineConfig(),
         state_dtype: torch.dtype | None = None,
-        cuda_graphs: bool = True,
         padded_eager: bool = False,
     ) -> None:
-        self.model = model
+        self.model, self.config = model, config
         self.device = next(model.parameters()).device
         self.state_dtype = state_dtype
-        self.cuda_graphs, self.padded_eager = cuda_graphs, padded_eager
-        self.pool = None  # built by `allocate` once the engine knows the longest sequence it must hold
+        self.cuda_graphs, self.padded_eager = config.cuda_graphs, padded_eager
+        declared = getattr(model.config, "max_position_embeddings", None)
+        self.context_limit = context_limit(config.context_limit, declared)
+        self.pool = None  # built by `allocate_for` once the engine knows the longest sequence it must hold
         self.graphs: DecodeGraphs | None = None
 
     @property
@@ -49,8 +61,21 @@ class ModelRunner:
     def max_seq_len(self) -> int:
         return 0 if self.pool is None else self.pool.max_seq_len
 
+    # -- the pool ---------------------------------------------------------------------------------
+
+    def allocate_for(self, longest: int) -> None:
+        """(Re)build the pool for sequences of up to `longest` tokens (prompt + max_new_tokens), sized
+        as the module docstring says. Only call when no slot holds live state."""
+        cfg = self.config
+        if cfg.max_seq_len is not None:
+            max_seq_len = max(cfg.max_seq_len, longest)
+        else:
+            max_seq_len = math.ceil(longest / cfg.seq_len_multiple) * cfg.seq_len_multiple
+        max_seq_len = min(max_seq_len, self.context_limit)
+        self.allocate(self._num_slots(max_seq_len), max_seq_len)
+
     def allocate(self, num_slots: int, max_seq_len: int) -> None:
-        """(Re)build the pool. Only call when no slot holds live state."""
+        """(Re)build the pool at this size. Only call when no slot holds live state."""
         self.pool = self.graphs = None  # graphs hold the old pool's addresses: drop them first
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
@@ -60,6 +85,24 @@ class ModelRunner:
         )
         if mode != "eager":
             self.graphs = DecodeGraphs(self.model, self.pool, capture=mode == "capture")
+
+    def _num_slots(self, max_seq_len: int) -> int:
+        cfg = self.config
+        if cfg.max_slots is not None:
+            if cfg.max_slots < 1:
+                raise ConfigError(f"--max-slots must be >= 1, got {cfg.max_slots}")
+            return cfg.max_slots
+        if self.device.type != "cuda":
+            return cfg.cpu_slots
+        budget = self.free_memory_for_slots(cfg.gpu_memory_fraction, cfg.max_prefill_tokens)
+        # one row less than the budget holds: the padded (CUDA graph) decode adds a scratch slot
+        slots = min(cfg.max_memory_slots, budget // self.bytes_per_slot(max_seq_len) - 1)
+        if slots < 1:
+            raise EngineError(
+                f"not enough GPU memory for one sequence of {max_seq_len} tokens; "
+                "lower --max-new-tokens or free the GPU"
+            )
+        return int(slots)
 
     def bytes_per_slot(self, max_seq_len: int) -> int:
         from model_backends.sambay.model.state import StatePool
@@ -83,6 +126,42 @@ class ModelRunner:
         torch.cuda.empty_cache()
         free, _ = torch.cuda.mem_get_info(self.device)
         return max(0, int(free * fraction) - 2 * activation_peak)
+
+    # -- one step ---------------------------------------------------------------------------------
+
+    def run(self, batch: Batch) -> list[int]:
+        """The batch's tokens on the host: the new samples' first tokens, then one per decode row (empty
+        when there is no row to decode). Nothing before the final read waits for the device."""
+        if batch.prefills:
+            prompts = [group.prompt_ids for group, _ in batch.prefills]
+            logits = self.prefill(prompts, [slot for _, slot in batch.prefills])
+            for (group, _), row in zip(batch.prefills, logits, strict=True):
+                group.first_logits = row
+        # Copy parent states before any decode writes into a parent slot taken over by its last sample.
+        copies: dict[int, tuple[int, list[int]]] = {}  # parent slot -> (prompt length, sample slots)
+        for seq, group, src in batch.starts:
+            if src is not None:
+                copies.setdefault(src, (len(group.prompt_ids), []))[1].append(seq.slot)
+        for src, (length, dsts) in copies.items():
+            self.fork(src, dsts, length)
+        new, running = batch.new, batch.running
+        first_tokens = None
+        if new:
+            first_logits = torch.stack([group.first_logits for _, group, _ in batch.starts])
+            first_tokens = self.sample(first_logits, new, [0] * len(new))
+            for _, group, _ in batch.starts:
+                if group.parent_slot is None:
+                    group.first_logits = None  # no sample of it waits on the parent: drop the [V] row
+        rows = running + new
+        if not rows:
+            return []
+        tokens = torch.tensor([s.generated[-1] for s in running], dtype=torch.long, device=self.device)
+        if first_tokens is not None:
+            tokens = torch.cat([tokens, first_tokens])
+        logits = self.decode(tokens, [s.slot for s in rows])
+        next_tokens = self.sample(logits, rows, [len(s.generated) for s in running] + [1] * len(new))
+        # The step's single host sync: the first tokens of new samples, then one token per row.
+        return torch.cat([first_tokens, next_tokens]).tolist() if new else next_tokens.tolist()
 
     @torch.inference_mode()
     def prefill(self, prompts: list[list[int]], slots: Seq[int]) -> torch.Tensor:
