@@ -1,5 +1,5 @@
 """The engine's own errors. Each message is one line naming the problem and the fix; `backend.py` turns
-them into evalkit's BackendError with the message unchanged, so the engine needs nothing of evalkit."""
+them into the harness's BackendError with the message unchanged, so the engine imports nothing of it."""
 
 
 class EngineError(Exception):

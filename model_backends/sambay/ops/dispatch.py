@@ -9,7 +9,8 @@
 
 The model holds one Ops (given at construction) and passes it to every op it calls; the runner asks the
 same one whether decode may be captured in CUDA graphs. Nothing here reads or writes the environment:
-the backend turns EVALKIT_SAMBAY_OPS into an Ops when it is constructed (`Ops.parse`). The choice is
+the backend turns its setting (an option, or an environment variable) into an Ops when it is built
+(`Ops.parse`). The choice is
 logged once per (op, path) so a run says which code it used.
 """
 
@@ -48,8 +49,8 @@ def _triton_imports() -> bool:
 
 @dataclass(frozen=True)
 class Ops:
-    """The ops mode ("auto", "reference" or "triton"). `source` only names where it came from, for
-    `describe` (e.g. "EVALKIT_SAMBAY_OPS")."""
+    """The ops mode ("auto", "reference" or "triton"). `source` only names where it came from (the
+    setting's name, for messages)."""
 
     mode: str = "auto"
     source: str = field(default="", compare=False)
@@ -59,7 +60,7 @@ class Ops:
             raise ConfigError(f"ops mode {self.mode!r} is not one of {', '.join(MODES)}")
 
     @classmethod
-    def parse(cls, value: str | None, source: str = "EVALKIT_SAMBAY_OPS") -> Ops:
+    def parse(cls, value: str | None, source: str) -> Ops:
         """A setting's text as an Ops: blank means auto; a misspelt one is refused, never read as another."""
         mode = (value or "").strip().lower() or "auto"
         if mode not in MODES:
@@ -87,7 +88,7 @@ class Ops:
         if self.mode == "reference":
             return f"reference PyTorch ops (forced by {self.source or 'the ops mode'}=reference)"
         if not _triton_imports():
-            return "reference PyTorch ops (triton does not import: pip install 'evalkit[gpu]')"
+            return "reference PyTorch ops (triton does not import: pip install 'triton>=3.0', the gpu extra)"
         return "Triton kernels"
 
 
