@@ -13,21 +13,14 @@ difference flips a bf16 rounding only near a tie. The residual sum is exact: alw
 
 from __future__ import annotations
 
-import importlib.util
-import json
 import logging
-import os
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from tests.model_backends.sambay.interpreter import run_worker
+from tests.model_backends.sambay.interpreter import HAS_TRITON, worker_fixture, worker_main
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-HAS_TRITON = importlib.util.find_spec("triton") is not None
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 TOLERANCE = {torch.float32: 1e-5, torch.bfloat16: 1e-2}
 MIN_IDENTICAL_BF16 = 0.99
@@ -137,9 +130,7 @@ def _check(figures: dict[str, dict[str, float]]) -> None:
             assert f["identical"] == 1.0, (output, f)
 
 
-@pytest.fixture(scope="module")
-def interpreter_figures() -> dict[str, dict]:
-    return run_worker(__file__)
+interpreter_figures = worker_fixture(__file__)
 
 
 def _interpreter_keys() -> list[str]:
@@ -304,6 +295,4 @@ def test_kernels_compile_for_h100_without_spills(act: str):
 
 
 if __name__ == "__main__":  # the interpreter worker (see module docstring)
-    assert os.environ.get("TRITON_INTERPRET") == "1", "run with TRITON_INTERPRET=1"
-    sys.path.insert(0, str(REPO_ROOT))
-    print(json.dumps(_run_all()))
+    worker_main(_run_all)

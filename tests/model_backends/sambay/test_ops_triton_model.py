@@ -8,19 +8,13 @@ file doubles as the worker (`python test_ops_triton_model.py` prints one JSON ob
 
 from __future__ import annotations
 
-import importlib.util
-import json
-import os
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 
-from tests.model_backends.sambay.interpreter import run_worker
+from tests.model_backends.sambay.interpreter import worker_fixture, worker_main
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-HAS_TRITON = importlib.util.find_spec("triton") is not None
 PROMPTS = [[(7 * i + 3) % 300 + 10 for i in range(13)], [5, 17, 42, 9, 1]]  # window 8: one wraps
 DECODE = [[31, 7], [2, 99], [64, 3], [11, 12]]
 
@@ -82,26 +76,22 @@ def _worker() -> dict:
     return figures
 
 
-@pytest.fixture(scope="module")
-def figures() -> dict:
-    return run_worker(__file__, timeout=280)
+interpreter_figures = worker_fixture(__file__, timeout=280)
 
 
 @pytest.mark.parametrize(("dtype", "tolerance"), [("fp32", 1e-4), ("bf16", 5e-2)])
-def test_model_on_the_kernels_matches_the_reference_ops(figures, dtype: str, tolerance: float):
-    errors = figures[f"{dtype}-logits"]
-    assert not figures[f"{dtype}-nan"]
+def test_model_on_the_kernels_matches_the_reference_ops(interpreter_figures, dtype: str, tolerance: float):
+    errors = interpreter_figures[f"{dtype}-logits"]
+    assert not interpreter_figures[f"{dtype}-nan"]
     assert len(errors) == 1 + len(DECODE) and max(errors) < tolerance, errors
 
 
-def test_engine_on_the_kernels_draws_the_same_tokens(figures):
-    reference, triton = figures["engine-reference"], figures["engine-triton"]
+def test_engine_on_the_kernels_draws_the_same_tokens(interpreter_figures):
+    reference, triton = interpreter_figures["engine-reference"], interpreter_figures["engine-triton"]
     assert sorted(reference) == ["a0", "a1", "b0", "b1", "b2"]
     assert triton == reference
     assert len({tuple(reference[k]) for k in ("b0", "b1", "b2")}) == 3  # hot sampling: distinct samples
 
 
 if __name__ == "__main__":  # the interpreter worker (see module docstring)
-    assert os.environ.get("TRITON_INTERPRET") == "1", "run with TRITON_INTERPRET=1"
-    sys.path.insert(0, str(REPO_ROOT))
-    print(json.dumps(_worker()))
+    worker_main(_worker)
