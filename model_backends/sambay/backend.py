@@ -191,6 +191,7 @@ class SambaYBackend:
             "ops": self.ops_path,
             "stop_token_ids": self.stop_ids,
             "engine_config": dataclasses.asdict(self.engine.config),
+            "max_context": self.context_limit,  # as the hf backend records it (serve reads it too)
             # evalkit 0.1.0 drew by inverse CDF in sorted order; since 0.2 (same seeds, other tokens):
             "seeding": "splitmix64(seed, step) uniform; inverse CDF in vocabulary order over the "
             "tie-inclusive top-p nucleus, on device (sampler v2)",

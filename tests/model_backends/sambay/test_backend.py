@@ -161,7 +161,8 @@ def test_model_info(backend, checkpoint):
     info = backend.model_info()
     assert info["engine"] == "evalkit-sambay" and info["device"] == "cpu" and info["dtype"] == "float32"
     assert info["path"] == str(checkpoint.resolve()) and len(info["content_hash"]) == 16
-    assert info["engine_config"]["max_slots"] == 3
+    assert info["engine_config"]["max_slots"] == 3 and info["engine_config"]["context_limit"] is None
+    assert info["max_context"] == backend.context_limit == 65536  # the tiny config.json declares none
     assert info["ops"].startswith("reference PyTorch ops (device cpu")
 
 
