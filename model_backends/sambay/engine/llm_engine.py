@@ -40,8 +40,6 @@ from model_backends.sambay.engine.scheduler import Scheduler, StopRules
 from model_backends.sambay.engine.sequence import Group, Sequence
 from model_backends.sambay.errors import RequestError
 
-__all__ = ["EngineConfig", "EngineStats", "LLMEngine"]  # EngineConfig re-exported for callers
-
 
 @dataclass
 class EngineStats:

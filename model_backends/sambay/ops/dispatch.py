@@ -86,7 +86,8 @@ class Ops:
         if device.type != "cuda":
             return f"reference PyTorch ops (device {device}; the Triton kernels need CUDA)"
         if self.mode == "reference":
-            return f"reference PyTorch ops (forced by {self.source or 'the ops mode'}=reference)"
+            forced_by = f"{self.source}=reference" if self.source else "the ops mode 'reference'"
+            return f"reference PyTorch ops (forced by {forced_by})"
         if not _triton_imports():
             return "reference PyTorch ops (triton does not import: pip install 'triton>=3.0', the gpu extra)"
         return "Triton kernels"
