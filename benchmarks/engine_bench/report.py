@@ -11,8 +11,8 @@ from pathlib import Path
 
 import torch
 
-from model_backends.sambay.config import SambaYConfig
 from model_backends.sambay.model import SambaYForCausalLM
+from model_backends.sambay.model.config import SambaYConfig
 from model_backends.sambay.testing import randomize_, tiny_config
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,7 +12,7 @@ import torch
 from benchmarks.engine_bench import sync
 from evalkit.core.types import GenerationRequest, SamplingParams
 from model_backends.sambay.engine import EngineConfig, LLMEngine
-from model_backends.sambay.sampling import sample
+from model_backends.sambay.engine.sampler import sample
 
 
 def run_continuous(model, w, slots: int, device: str) -> dict:

@@ -6,6 +6,7 @@ Only evalkit/cli/ (and the demo) import `tasks` and `model_backends`; the harnes
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -38,7 +39,17 @@ def make_run_backend(options: RunOptions, **cli_extra: Any) -> Backend:
     backend_options = BackendOptions(
         model=options.model, revision=options.revision, from_file=options.from_file, **extra
     )
-    return make_backend(options.backend, backend_options)
+    backend = make_backend(options.backend, backend_options)
+    announce(backend)
+    return backend
+
+
+def announce(backend: Backend) -> None:
+    """Print a backend's one start-up line (the sambay backend's ops path, device and dtype) to stderr:
+    backends print nothing themselves, the CLI says what runs."""
+    describe = getattr(backend, "describe", None)
+    if callable(describe):
+        print(describe(), file=sys.stderr)
 
 
 def checker_of(folder: RunFolder) -> CheckerSpec:

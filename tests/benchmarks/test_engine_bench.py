@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from benchmarks.engine_bench import roofline, workloads
-from model_backends.sambay.config import SambaYConfig
+from model_backends.sambay.model.config import SambaYConfig
 
 
 def test_sambay_bytes_per_step_match_the_spec():

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from evalkit.core.errors import BackendError
+from model_backends.sambay.errors import CheckpointError
 
 # Stop tokens of the Phi-4-mini family. config.json's bos/eos (1/2) are config-class defaults and wrong.
 STOP_TOKENS = ("<|end|>", "<|endoftext|>")
@@ -25,7 +25,7 @@ def load_tokenizer(path: str | Path) -> Any:
     try:
         return AutoTokenizer.from_pretrained(str(path))
     except (OSError, ValueError) as err:
-        raise BackendError(f"cannot load a tokenizer from {path}: {err}") from err
+        raise CheckpointError(f"cannot load a tokenizer from {path}: {err}") from err
     finally:
         hf_logging.set_verbosity(verbosity)
 
@@ -49,5 +49,5 @@ def stop_token_ids(path: str | Path | None, tokenizer: Any) -> list[int]:
     ids.extend(vocab[token] for token in STOP_TOKENS if token in vocab)
     unique = list(dict.fromkeys(ids))
     if not unique:
-        raise BackendError(f"no stop token found for {path}: need <|end|> or generation_config.json eos")
+        raise CheckpointError(f"no stop token found for {path}: need <|end|> or generation_config.json eos")
     return unique

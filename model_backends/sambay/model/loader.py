@@ -13,8 +13,9 @@ from pathlib import Path
 
 import torch
 
-from evalkit.core.errors import BackendError
+from model_backends.sambay.errors import CheckpointError
 
+from ..ops.dispatch import AUTO, Ops
 from .config import SambaYConfig
 from .model import SambaYForCausalLM
 
@@ -23,10 +24,6 @@ PUBLISHED_REPO = "microsoft/Phi-4-mini-flash-reasoning"
 PUBLISHED_REVISION = "1dff8163d28ec880ca2411c474ddc0a927792810"
 INDEX_FILE = "model.safetensors.index.json"
 SINGLE_FILE = "model.safetensors"
-
-
-class CheckpointError(BackendError):
-    """A checkpoint folder that cannot be used, with the reason and the fix in one line."""
 
 
 def resolve_checkpoint(path: str | Path, revision: str | None = None) -> Path:
@@ -129,7 +126,9 @@ def load_model(
     dtype: torch.dtype = torch.bfloat16,
     device: torch.device | str = "cpu",
     revision: str | None = None,
+    ops: Ops = AUTO,
 ) -> SambaYForCausalLM:
+    """The checkpoint at `path` (a folder, or a Hub id downloaded at a pinned revision), running `ops`."""
     from safetensors import safe_open
 
     folder = resolve_checkpoint(path, revision)
@@ -137,7 +136,7 @@ def load_model(
     if not config_file.is_file():
         raise CheckpointError(f"{folder} has no config.json; pass a Hugging Face checkpoint folder")
     config = SambaYConfig.from_json(config_file)
-    model = SambaYForCausalLM(config, dtype=dtype, device="meta")
+    model = SambaYForCausalLM(config, dtype=dtype, device="meta", ops=ops)
     params = dict(model.named_parameters(remove_duplicate=False))
     expected = {name: tuple(p.shape) for name, p in params.items()}
     optional = {"lm_head.weight"} if config.tie_word_embeddings else set()

@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from evalkit.core.errors import BackendError
+from model_backends.sambay.errors import ConfigError
 
 # Layer kinds, in the order they first appear in the schedule.
 MAMBA = "mamba"  # Mamba-1 block of the self-decoder (owns conv + SSM state)
@@ -35,6 +35,9 @@ class SambaYConfig:
     num_attention_heads: int
     num_key_value_heads: int
     sliding_window: int  # keys seen by a SWA layer, *including* the current token (sambay.md 4.6)
+    # The context the checkpoint declares (published: 262144; no positional encoding enforces it), the
+    # engine's limit on prompt + max_new_tokens. None when config.json does not say.
+    max_position_embeddings: int | None = None
     layer_norm_eps: float = 1e-5
     tie_word_embeddings: bool = True
     mb_per_layer: int = 2
@@ -55,23 +58,26 @@ class SambaYConfig:
             object.__setattr__(self, "mamba_dt_rank", math.ceil(self.hidden_size / 16))
         L = self.num_hidden_layers
         if L < 4 or L % 4 != 0:
-            raise BackendError(
+            raise ConfigError(
                 f"SambaY config: num_hidden_layers={L} must be a positive multiple of 4 "
                 "(self-decoder, memory Mamba, full attention and cross-decoder halves); fix config.json"
             )
         if self.mb_per_layer != 2:
-            raise BackendError(f"SambaY config: mb_per_layer={self.mb_per_layer} unsupported; only 2 exists")
+            raise ConfigError(f"SambaY config: mb_per_layer={self.mb_per_layer} unsupported; only 2 exists")
         if self.hidden_size % self.num_attention_heads:
-            raise BackendError("SambaY config: hidden_size must be divisible by num_attention_heads")
+            raise ConfigError("SambaY config: hidden_size must be divisible by num_attention_heads")
         heads, kv_heads = self.num_attention_heads, self.num_key_value_heads
         # Differential attention splits Q and K/V heads into two interleaved halves, GQA inside each half.
         if heads % 2 or kv_heads % 2 or heads % kv_heads:
-            raise BackendError(
+            raise ConfigError(
                 f"SambaY config: need even num_attention_heads ({heads}) and num_key_value_heads "
                 f"({kv_heads}) with heads divisible by kv heads (differential attention halves)"
             )
         if self.sliding_window < 1:
-            raise BackendError(f"SambaY config: sliding_window={self.sliding_window} must be >= 1")
+            raise ConfigError(f"SambaY config: sliding_window={self.sliding_window} must be >= 1")
+        limit = self.max_position_embeddings
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+            raise ConfigError(f"SambaY config: max_position_embeddings={limit!r} must be a positive integer")
 
     @property
     def head_dim(self) -> int:
@@ -89,7 +95,7 @@ class SambaYConfig:
         required = ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers")
         missing = [k for k in required + ("num_attention_heads",) if k not in d]
         if missing:
-            raise BackendError(
+            raise ConfigError(
                 f"SambaY config is missing {', '.join(missing)}; is this a Phi4Flash config.json?"
             )
         kwargs.setdefault("num_key_value_heads", d["num_attention_heads"])
@@ -106,7 +112,7 @@ class SambaYConfig:
         try:
             d = json.loads(path.read_text())
         except (OSError, ValueError) as err:
-            raise BackendError(f"cannot read SambaY config {path}: {err}") from err
+            raise ConfigError(f"cannot read SambaY config {path}: {err}") from err
         return cls.from_dict(d)
 
     @classmethod
@@ -122,18 +128,18 @@ def _parse_sliding_window(value: Any, num_layers: int) -> int:
     """Both published forms: a scalar, or the per-layer list written by the original config class
     (window on odd layers < L/2, None elsewhere). Either way one window applies to all SWA layers."""
     if value is None:
-        raise BackendError("SambaY config has no sliding_window; the SWA layers need one (published: 512)")
+        raise ConfigError("SambaY config has no sliding_window; the SWA layers need one (published: 512)")
     if isinstance(value, int):
         return value
     if isinstance(value, list):
         windows = {w for w in value if w is not None}
         if len(value) != num_layers or len(windows) != 1:
-            raise BackendError(
+            raise ConfigError(
                 f"SambaY config: per-layer sliding_window list must have {num_layers} entries and one "
                 f"window value, got {value!r}"
             )
         return windows.pop()
-    raise BackendError(f"SambaY config: sliding_window must be an int or a per-layer list, got {value!r}")
+    raise ConfigError(f"SambaY config: sliding_window must be an int or a per-layer list, got {value!r}")
 
 
 def layer_plan(config: SambaYConfig) -> tuple[str, ...]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from evalkit.core.types import SamplingParams
+from model_backends.sambay.engine.request import SamplingParams
 
 
 class Status(enum.Enum):
@@ -33,7 +33,7 @@ class Sequence:
     generated: list[int] = field(default_factory=list)
     status: Status = Status.WAITING
     slot: int | None = None
-    finish_reason: str | None = None  # "stop" | "length" once finished
+    finish_reason: str | None = None  # "stop" | "length" once finished ("abort": dropped, never returned)
     stop_string: str | None = None  # the sampling.stop string that ended it, if any
     arrival: float = field(default_factory=time.perf_counter)
     finished_at: float | None = None

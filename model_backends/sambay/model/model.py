@@ -1,25 +1,33 @@
 """SambaYForCausalLM: Phi-4-mini-flash-reasoning in plain PyTorch (sambay.md 4 and 5).
 
-Three entry points share the layers:
+`layer_plan(config)` (config.py) is the architecture; each layer runs its own prefill / decode over the
+state view the pool hands it (layers.py, state.py). Three entry points share the layers:
 - `forward(input_ids)`: full causal forward over [B, T], no state;
 - `prefill(prompts, slots, pool)`: each prompt alone, state written to its slot; after the full-attention
   layer has projected K/V for every token only the last token continues (sambay.md 5.2: the
   cross-decoder's earlier positions feed nothing but their own logits);
 - `decode(token_ids, slots, pool)`: one token per sequence against the pool.
+
+`ops` (ops/dispatch.py) says which implementation every op runs; the model is given it at construction
+and passes it down each call. `using_ops` swaps it for a block (tests comparing the two paths).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from evalkit.core.errors import BackendError
+from model_backends.sambay.errors import RequestError
 
-from .config import CROSS_ATTN, FULL_ATTN, GMU, MAMBA, MAMBA_MEMORY, SWA_ATTN, SambaYConfig, layer_plan
+from ..ops.dispatch import AUTO, Ops
+from .config import SambaYConfig, layer_plan
+from .context import DecodeContext, PrefillContext
 from .layers import DecoderLayer
-from .state import StatePool
+from .state import LayerState, StatePool
 
 
 class SambaYModel(nn.Module):
@@ -34,19 +42,16 @@ class SambaYModel(nn.Module):
 
 class SambaYForCausalLM(nn.Module):
     def __init__(
-        self, config: SambaYConfig, dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu"
+        self,
+        config: SambaYConfig,
+        dtype: torch.dtype = torch.float32,
+        device: torch.device | str = "cpu",
+        ops: Ops = AUTO,
     ):
         super().__init__()
         self.config = config
         self.plan = layer_plan(config)
-        # Index of each stateful layer inside its pool tensor (Mamba layers, SWA layers).
-        self.state_index: list[int | None] = []
-        counts = {"mamba": 0, "swa": 0}
-        for kind in self.plan:
-            group = "mamba" if kind in (MAMBA, MAMBA_MEMORY) else "swa" if kind == SWA_ATTN else None
-            self.state_index.append(counts[group] if group else None)
-            if group:
-                counts[group] += 1
+        self.ops = ops
         with torch.device(device):
             self.model = SambaYModel(config)
             self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
@@ -64,10 +69,20 @@ class SambaYForCausalLM(nn.Module):
         dtype: torch.dtype = torch.bfloat16,
         device: torch.device | str = "cpu",
         revision: str | None = None,
+        ops: Ops = AUTO,
     ) -> SambaYForCausalLM:
         from .loader import load_model
 
-        return load_model(path, dtype=dtype, device=device, revision=revision)
+        return load_model(path, dtype=dtype, device=device, revision=revision, ops=ops)
+
+    @contextmanager
+    def using_ops(self, ops: Ops) -> Iterator[SambaYForCausalLM]:
+        """Run the model with `ops` inside the block, then restore its own."""
+        before, self.ops = self.ops, ops
+        try:
+            yield self
+        finally:
+            self.ops = before
 
     @property
     def dtype(self) -> torch.dtype:
@@ -85,48 +100,20 @@ class SambaYForCausalLM(nn.Module):
         norm = self.model.final_layernorm
         return self.lm_head(norm(h.to(norm.weight.dtype))).float()
 
+    def _prefill_layers(
+        self, input_ids: torch.Tensor, states: list[LayerState], ctx: PrefillContext
+    ) -> torch.Tensor:
+        h = self.model.embed_tokens(input_ids)
+        for layer, state in zip(self.model.layers, states, strict=True):
+            h = layer.prefill(h, state, ctx)
+        return h
+
     # ---------------------------------------------------------------- full forward, no state
     @torch.no_grad()
     def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
         """input_ids [B, T] -> logits [B, T, V] (fp32)."""
-        return self._logits(self._run(input_ids, pool=None, slot=None))
-
-    def _run(self, input_ids: torch.Tensor, pool: StatePool | None, slot: int | None) -> torch.Tensor:
-        """All layers over [B, T]. With a pool (B == 1), state goes to `slot` and the cross-decoder runs on
-        the last token only; returns the final hidden states [B, T or 1, H]."""
-        h = self.model.embed_tokens(input_ids)
-        memory = shared_k = shared_v = None
-        window = self.config.sliding_window
-        for layer, kind, index in zip(self.model.layers, self.plan, self.state_index, strict=True):
-            u = layer.norm_in(h)
-            if kind in (MAMBA, MAMBA_MEMORY):
-                result = layer.attn(u)
-                mixed, memory = result.out, result.memory if kind == MAMBA_MEMORY else memory
-                if pool is not None:
-                    pool.conv[index, slot] = result.conv_state[0]
-                    pool.ssm[index, slot] = result.ssm_state[0]
-            elif kind == SWA_ATTN:
-                q, k, v = layer.attn.project(u)
-                mixed = layer.attn.attend(q, k, v, window)
-                if pool is not None:
-                    _write_ring(pool, index, slot, k[0], v[0])
-            elif kind == FULL_ATTN:
-                q, shared_k, shared_v = layer.attn.project(u)
-                if pool is not None:
-                    T = input_ids.shape[1]
-                    pool.full_k[slot, :T], pool.full_v[slot, :T] = shared_k[0], shared_v[0]
-                    # From here on only the last token matters for the returned logits.
-                    q, h, memory = q[:, -1:], h[:, -1:], memory[:, -1:]
-                mixed = layer.attn.attend(q, shared_k, shared_v, None)
-            elif kind == GMU:
-                mixed = layer.attn(u, memory)
-            elif kind == CROSS_ATTN:
-                q, _, _ = layer.attn.project(u)
-                mixed = layer.attn.attend(q, shared_k, shared_v, None)
-            else:
-                raise AssertionError(kind)
-            h = layer.finish(h, mixed)
-        return h
+        no_state = [None] * len(self.plan)
+        return self._logits(self._prefill_layers(input_ids, no_state, PrefillContext(self.ops)))
 
     # ---------------------------------------------------------------- incremental decoding
     def new_state_pool(
@@ -154,9 +141,10 @@ class SambaYForCausalLM(nn.Module):
             prompt = torch.as_tensor(prompt, dtype=torch.long)
             T = int(prompt.shape[0])
             if not 0 < T <= pool.max_seq_len:
-                raise BackendError(f"prompt of {T} tokens does not fit a state slot of {pool.max_seq_len}")
+                raise RequestError(f"prompt of {T} tokens does not fit a state slot of {pool.max_seq_len}")
             pool.reset_([slot])
-            h = self._run(prompt.to(self.device)[None], pool, slot)
+            ctx = PrefillContext(self.ops, slot)
+            h = self._prefill_layers(prompt.to(self.device)[None], pool.layer_states, ctx)
             pool.seq_lens[slot] = T
             logits.append(self._logits(h[0, -1]))
         return torch.stack(logits)
@@ -183,43 +171,16 @@ class SambaYForCausalLM(nn.Module):
             )
         positions = pool.seq_lens[slots]  # [B] position of the new token
         if check_bounds and int(positions.max()) >= pool.max_seq_len:
-            raise BackendError(f"sequence reached max_seq_len={pool.max_seq_len} of its state slot")
+            raise RequestError(f"sequence reached max_seq_len={pool.max_seq_len} of its state slot")
         lens = positions + 1  # keys visible including the new token
-        ring_index = positions % pool.window
+        ctx = DecodeContext(self.ops, slots, positions, lens, ring_rows=positions % pool.window)
         h = self.model.embed_tokens(token_ids.to(self.device))  # [B, H]
-        memory = None
-        for layer, kind, index in zip(self.model.layers, self.plan, self.state_index, strict=True):
-            u = layer.norm_in(h)
-            if kind in (MAMBA, MAMBA_MEMORY):
-                result = layer.attn.step(u, pool.conv[index], pool.ssm[index], slots)
-                mixed, memory = result.out, result.memory if kind == MAMBA_MEMORY else memory
-            elif kind in (SWA_ATTN, FULL_ATTN):
-                q, k, v = layer.attn.project(u)
-                if kind == SWA_ATTN:
-                    k_cache, v_cache, rows = pool.swa_k[index], pool.swa_v[index], ring_index
-                else:
-                    k_cache, v_cache, rows = pool.full_k, pool.full_v, positions
-                k_cache[slots, rows], v_cache[slots, rows] = k.to(k_cache.dtype), v.to(v_cache.dtype)
-                mixed = layer.attn.attend_cached(q, k_cache, v_cache, slots, lens)
-            elif kind == GMU:
-                mixed = layer.attn(u, memory)
-            else:  # CROSS_ATTN reads the full-attention layer's cache, just extended by this token
-                q, _, _ = layer.attn.project(u)
-                mixed = layer.attn.attend_cached(q, pool.full_k, pool.full_v, slots, lens)
-            h = layer.finish(h, mixed)
+        for layer, state in zip(self.model.layers, pool.layer_states, strict=True):
+            h = layer.decode(h, state, ctx)
         pool.seq_lens[slots] = lens
         if pool.scratch is not None:  # pad rows never advance: the scratch slot stays at position 0
             pool.seq_lens[pool.scratch] = 0
         return self._logits(h)
-
-
-def _write_ring(pool: StatePool, index: int, slot: int, k: torch.Tensor, v: torch.Tensor) -> None:
-    """Store the last min(T, ring) K/V rows [T, Hkv, D] of a prompt at ring index position % window."""
-    T, ring = k.shape[0], pool.swa_k.shape[2]
-    start = max(0, T - ring)
-    rows = torch.arange(start, T, device=k.device) % pool.window
-    pool.swa_k[index, slot, rows] = k[start:].to(pool.swa_k.dtype)
-    pool.swa_v[index, slot, rows] = v[start:].to(pool.swa_v.dtype)
 
 
 def _is_fp32_param(name: str) -> bool:

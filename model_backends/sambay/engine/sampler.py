@@ -19,6 +19,7 @@ from __future__ import annotations
 import torch
 
 from model_backends.sambay.ops import top_p as top_p_ops
+from model_backends.sambay.ops.dispatch import AUTO, Ops
 
 _MASK64 = (1 << 64) - 1
 
@@ -57,10 +58,12 @@ def sample(
     top_p: torch.Tensor,
     seeds: torch.Tensor,
     steps: torch.Tensor,
+    *,
+    ops: Ops = AUTO,
 ) -> torch.Tensor:
     """One token per row.
 
     logits: [B, V] any float dtype; temperature, top_p: float [B]; seeds, steps: int64 [B].
     Returns int64 [B]. Rows with temperature 0 take the argmax (ties: the lowest token id).
     """
-    return top_p_ops.top_p_sample(logits, temperature, top_p, uniform(seeds, steps))
+    return top_p_ops.top_p_sample(logits, temperature, top_p, uniform(seeds, steps), ops=ops)
