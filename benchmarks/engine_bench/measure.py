@@ -15,8 +15,7 @@ from collections.abc import Callable
 import torch
 
 from benchmarks.engine_bench import sync
-from evalkit.core.types import GenerationRequest, SamplingParams
-from model_backends.sambay.engine import EngineConfig, LLMEngine
+from model_backends.sambay.engine import EngineConfig, LLMEngine, Request, SamplingParams
 
 SAMPLING = SamplingParams(temperature=0.6, top_p=0.95, max_new_tokens=32768)
 
@@ -67,8 +66,8 @@ def make_engine(model, slots: int, max_seq_len: int, cuda_graphs: bool = True) -
     return LLMEngine(model, config)
 
 
-def _request(rid: str, n: int, seed: int) -> GenerationRequest:
-    return GenerationRequest(rid, (), tuple(range(n)), tuple(seed * 1000 + i for i in range(n)), SAMPLING)
+def _request(rid: str, n: int, seed: int) -> Request:
+    return Request(rid, tuple(range(n)), tuple(seed * 1000 + i for i in range(n)), SAMPLING)
 
 
 def step_costs(
@@ -149,9 +148,7 @@ def run_workload(engine: LLMEngine, workload) -> dict:
     for i, (prompt, lengths, seeds) in enumerate(
         zip(workload.prompts, workload.lengths, workload.seeds, strict=True)
     ):
-        request = GenerationRequest(
-            f"{workload.name}{i}", (), tuple(range(len(seeds))), tuple(seeds), SAMPLING
-        )
+        request = Request(f"{workload.name}{i}", tuple(range(len(seeds))), tuple(seeds), SAMPLING)
         engine.add_request(request, prompt, max_new_tokens=lengths)
     sync(engine.runner.device)
     steps0 = engine.stats.steps
