@@ -189,3 +189,16 @@ class SambaYBackend:
             seconds=seq.seconds,
             extra={"seed": seq.seed, "engine_tokens_per_second": round(stats.tokens_per_second, 2)},
         )
+
+    # -- serve seams (seams.md 2; minimal versions, the engine branch owns the final ones) ---------
+
+    @property
+    def context_limit(self) -> int:
+        """Prompt + generated tokens one sample may use: the engine's limit from the checkpoint config."""
+        return int(self.engine.context_limit)
+
+    def render_prompt(self, messages: Iterable[dict[str, str]]) -> str:
+        """The chat prompt text the run path generates from (the same template as `encode`)."""
+        from model_backends.sambay.tokenizer import render_chat
+
+        return render_chat(self.tokenizer, list(messages))
