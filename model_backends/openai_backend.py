@@ -33,6 +33,7 @@ queue as they finish, in completion order.
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import queue
 import threading
@@ -73,6 +74,27 @@ def _reap(tasks: set[asyncio.Task]) -> BaseException | None:
     return failure
 
 
+def _option(extra: dict, key: str, default: Any, kind: type, low: float, open_low: bool = False) -> Any:
+    """A numeric backend option (`--backend-option KEY=VALUE`), or a one-line BackendError."""
+    value = extra.get(key, default)
+    try:
+        number = kind(value)
+    except (TypeError, ValueError):
+        number = None
+    if (
+        number is None
+        or isinstance(value, bool)
+        or (kind is int and number != value)
+        or not math.isfinite(number)
+        or number < low
+        or (open_low and number == low)
+    ):
+        bound = f"> {low:g}" if open_low else f">= {low:g}"
+        what = "an integer" if kind is int else "a finite number"
+        raise BackendError(f"backend option {key} must be {what} {bound}, got {value!r}")
+    return number
+
+
 class OpenAIBackend:
     name = "openai"
 
@@ -84,19 +106,12 @@ class OpenAIBackend:
         self.api = str(extra.get("api", "chat"))
         if self.api not in ("chat", "completions"):
             raise BackendError(f"unknown api {self.api!r}; use api=chat or api=completions")
-        self.concurrency = int(extra.get("concurrency", 32))
-        self.max_tries = int(extra.get("max_tries", 12))
-        self.backoff = float(extra.get("backoff", 0.5))
-        self.max_backoff = float(extra.get("max_backoff", 20.0))
-        self.timeout = float(extra.get("timeout", 600.0))
-        self.max_consecutive_failures = int(extra.get("max_consecutive_failures", 10))
-        for key in ("concurrency", "max_tries", "max_consecutive_failures"):
-            if getattr(self, key) < 1:
-                raise BackendError(f"backend option {key} must be at least 1, got {getattr(self, key)}")
-        for key in ("backoff", "max_backoff", "timeout"):
-            value = getattr(self, key)
-            if not value >= 0 or value == float("inf") or (key == "timeout" and value == 0):
-                raise BackendError(f"backend option {key} must be a finite number of seconds, got {value}")
+        self.concurrency = _option(extra, "concurrency", 32, int, low=1)
+        self.max_tries = _option(extra, "max_tries", 12, int, low=1)
+        self.max_consecutive_failures = _option(extra, "max_consecutive_failures", 10, int, low=1)
+        self.backoff = _option(extra, "backoff", 0.5, float, low=0)
+        self.max_backoff = _option(extra, "max_backoff", 20.0, float, low=0)
+        self.timeout = _option(extra, "timeout", 600.0, float, low=0, open_low=True)
         key = os.environ.get("OPENAI_API_KEY") or os.environ.get("EVALKIT_API_KEY")
         self.headers = {"Authorization": f"Bearer {key}"} if key else {}
         self.retries = 0  # retries so far (all samples): a progress line may show it

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +21,7 @@ from evalkit.cli import app
 from evalkit.types import EvalkitError, stable_hash
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+TORCH_BACKENDS = {"sambay", "hf", "vllm"}
 
 
 def max_context_of(backend: Any, model_path: str) -> int | None:
@@ -60,6 +62,21 @@ def served_model(backend: Any, model_path: str, name: str) -> Any:
     )
 
 
+def torch_threads(requested: int | None) -> int:
+    """Intra-op threads for a torch backend behind the server: --threads, else OMP_NUM_THREADS, else one
+    fewer than the usable cores (at least 1). The HTTP event loop and the generation loop need a core
+    of their own: an OpenMP pool on every core waits at each barrier for a descheduled thread, which made
+    batched (concurrent) steps many times slower than single requests (benchmarks/serve.py)."""
+    if requested is not None:
+        if requested < 1:
+            raise EvalkitError(f"--threads must be at least 1, got {requested}")
+        return requested
+    env = os.environ.get("OMP_NUM_THREADS", "")
+    if env.isdigit() and int(env) >= 1:
+        return int(env)
+    return max(1, len(os.sched_getaffinity(0)) - 1)
+
+
 def _positive(value: float, flag: str) -> float:
     if not math.isfinite(value) or value <= 0:
         raise EvalkitError(f"{flag} must be a positive number of seconds, got {value}")
@@ -80,6 +97,9 @@ def serve(
     device: str = typer.Option("auto", "--device"),
     request_timeout: float = typer.Option(3600.0, "--request-timeout", help="seconds a request may wait"),
     body_timeout: float = typer.Option(30.0, "--body-timeout", help="seconds to receive a request body"),
+    threads: int | None = typer.Option(
+        None, "--threads", help="torch CPU threads (default: OMP_NUM_THREADS, else usable cores - 1)"
+    ),
     verbose: bool = typer.Option(False, "--verbose", help="log every HTTP request to stderr"),
 ) -> None:
     """Serve a model over HTTP: /health, /v1/models, /v1/completions, /v1/chat/completions."""
@@ -96,6 +116,7 @@ def serve(
         raise EvalkitError(f"unknown backend {backend!r}; choose one of: {', '.join(sorted(BACKENDS))}")
     if max_slots is not None and max_slots < 1:
         raise EvalkitError(f"--max-slots must be at least 1, got {max_slots}")
+    intra_op = torch_threads(threads)
     sock = bind_socket(host, port)  # before the model loads: a busy port fails in a second, not minutes
     if host not in LOOPBACK:
         typer.secho(
@@ -103,6 +124,10 @@ def serve(
         )
     service = None
     try:
+        if backend in TORCH_BACKENDS:
+            import torch
+
+            torch.set_num_threads(intra_op)
         engine = make_backend(
             backend, BackendOptions(model=model, dtype=dtype, device=device, max_slots=max_slots)
         )

@@ -216,3 +216,21 @@ def test_a_request_past_its_timeout_is_answered_504_and_aborted():
         assert events[-1]["error"]["code"] == "timeout"
         _wait_idle(service, backend)
         assert len(backend.aborted) == 2
+
+
+def test_a_waiting_stream_sends_keep_alive_comments_the_sdk_ignores():
+    backend = PushBackend(step_seconds=0.01)
+    with serving(backend, ServeSettings(ping_interval=0.05)) as (url, _):
+        body = {"messages": MESSAGES, "max_tokens": 30, "seed": 3, "stream": True}
+        with httpx.stream("POST", url + "/v1/chat/completions", json=body, timeout=30) as response:
+            lines = list(response.iter_lines())
+        assert ": keep-alive" in lines and lines[-2] == "data: [DONE]"  # (SSE events end with a blank line)
+        client = openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0)
+        chunks = list(
+            client.chat.completions.create(
+                model="tiny", messages=MESSAGES, max_tokens=30, seed=3, stream=True
+            )
+        )
+        text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        request = GenerationRequest("x", tuple(MESSAGES), (0,), (0,), sampling(30))
+        assert text == fake_text(request, 3)
