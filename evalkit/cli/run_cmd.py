@@ -29,7 +29,7 @@ def parse_backend_options(pairs: list[str]) -> dict[str, object]:
     return extra
 
 
-def _report(outcomes: list[tuple[str, Results]]) -> None:
+def _report(outcomes: list[tuple[str, Results]], finish: str = "re-run the same command to finish") -> None:
     from evalkit.progress import print_summary
 
     print_summary([(folder, results.to_dict()) for folder, results in outcomes])
@@ -37,7 +37,7 @@ def _report(outcomes: list[tuple[str, Results]]) -> None:
         if not results.final:
             typer.secho(
                 f"{results.metrics['task']} is INCOMPLETE ({results.metrics['missing_samples']} samples "
-                f"missing): not a final result; re-run the same command to finish {folder}",
+                f"missing): not a final result; {finish} {folder}",
                 fg="yellow",
                 err=True,
             )
@@ -70,14 +70,25 @@ def run(
     workers: int | None = typer.Option(None, "--workers", help="scoring processes (default: CPU count)"),
     backend_option: list[str] = typer.Option([], "--backend-option", help="KEY=VALUE for the backend"),
     trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="hf/vllm: allow model code"),
+    data_parallel: int | None = typer.Option(
+        None, "--data-parallel", help="N worker processes here, one shard and one GPU (or CPU share) each"
+    ),
+    ray: str | None = typer.Option(
+        None, "--ray", help="run the shards as Ray tasks: local, auto or HOST:PORT (evalkit[ray])"
+    ),
+    ray_shards: int | None = typer.Option(
+        None, "--ray-shards", help="with --ray: shards (default: one per GPU, or per node on CPU)"
+    ),
 ) -> None:
     """Generate n samples per problem, store them (resumable), score them and write results.json."""
     from evalkit.cli.wiring import check_backend_name, make_run_backend, resolve_tasks
     from evalkit.core.run_config import parse_shard
+    from evalkit.parallel.split import Split, check_split
     from evalkit.planning import RunOptions, plan_tasks
     from evalkit.progress import RunProgress
     from evalkit.runner import run as run_tasks
 
+    split = Split(data_parallel, ray, ray_shards)
     options = RunOptions(
         backend=backend,
         model=model,
@@ -98,18 +109,28 @@ def run(
     )
     extra = parse_backend_options(backend_option)
     check_backend_name(backend)
+    check_split(split, options.shard, backend)
+    if split.ray is not None:
+        from evalkit.parallel.ray_tasks import require_ray
+
+        require_ray()  # a missing extra is one line before any data loads
     plans = plan_tasks(options, resolve_tasks(task))  # validates and loads everything; nothing written yet
+    backend_kwargs = dict(
+        base_url=base_url,
+        max_slots=max_slots,
+        dtype=dtype,
+        device=device,
+        trust_remote_code=trust_remote_code,
+        extra=extra,
+    )
     try:
-        engine = make_run_backend(
-            options,
-            base_url=base_url,
-            max_slots=max_slots,
-            dtype=dtype,
-            device=device,
-            trust_remote_code=trust_remote_code,
-            extra=extra,
-        )
-        outcomes = run_tasks(plans, engine, workers=workers, progress=RunProgress())
+        if split.active:
+            from evalkit.cli.split_cmd import run_split
+
+            outcomes = run_split(split, options, plans, task, backend_kwargs)
+        else:
+            engine = make_run_backend(options, **backend_kwargs)
+            outcomes = run_tasks(plans, engine, workers=workers, progress=RunProgress())
     except KeyboardInterrupt:
         folders = ", ".join(str(plan.folder.path) for plan in plans)
         raise EvalkitError(
@@ -192,14 +213,23 @@ def merge(
         None, "--out", help="results root for the merged <run_id>/ (default: the first folder)"
     ),
     workers: int | None = typer.Option(None, "--workers", help="scoring processes (default: CPU count)"),
+    final: bool = typer.Option(
+        False, "--final", help="refuse (exit 2, nothing written) unless every shard is complete"
+    ),
 ) -> None:
-    """Combine shards of one run into one folder, re-score and write results.json."""
+    """Combine shards of one run into one folder, re-score and write results.json; names the shards
+    that are missing or incomplete."""
     from evalkit.cli.wiring import checker_of
     from evalkit.core.run_folder import RunFolder
     from evalkit.merge import merge_runs
+    from evalkit.shard_status import incomplete, shard_statuses
 
     source = RunFolder(folders[0])  # merge_runs itself refuses folders that are not runs
     checker = checker_of(source) if source.exists() else None
-    target, results, added = merge_runs(list(folders), out=out, workers=workers, checker=checker)
+    target, results, added = merge_runs(
+        list(folders), out=out, workers=workers, checker=checker, require_complete=final
+    )
     typer.echo(f"merged into {target.path}: {added} samples added")
-    _report([(str(target.path), results)])
+    _report([(str(target.path), results)], finish="run the missing shards (below) and merge again into")
+    for status in incomplete(shard_statuses([target, *(RunFolder(f) for f in folders)])):
+        typer.secho(status.describe(), fg="yellow", err=True)
