@@ -27,6 +27,8 @@ def main() -> None:
         app()
     except EvalkitError as exc:
         from rich.console import Console
+        from rich.markup import escape
 
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        # escape: a message is text, not markup ("pip install 'evalkit[ray]'" must keep its brackets)
+        Console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)

@@ -44,7 +44,7 @@ class SplitProgress:
         self._last_states: tuple[str, ...] = ()
 
     def note(self, message: str) -> None:
-        self.console.print(message, highlight=False, soft_wrap=True)
+        self.console.print(message, highlight=False, soft_wrap=True, markup=False)
 
     def line(self, stored: StoredSamples, states: Sequence[str]) -> str:
         shards = " | ".join(

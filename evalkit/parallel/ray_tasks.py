@@ -98,6 +98,10 @@ def default_shards(cluster: Cluster, device: str) -> int:
     return max(1, cluster.nodes)
 
 
+def _times(count: int) -> str:
+    return "once" if count == 1 else f"{count} times"
+
+
 def _cause(err: Exception) -> str:
     cause = getattr(err, "cause", None)
     if isinstance(cause, EvalkitError):
@@ -152,7 +156,7 @@ class RayShards:
                         raise EvalkitError(f"shard {label}: {_cause(err)}") from None
                     except RayError as err:  # its worker or node was lost more often than Ray retries
                         raise EvalkitError(
-                            f"shard {label}: its Ray task was lost {MAX_RETRIES + 1} times "
+                            f"shard {label}: its Ray task was lost {_times(MAX_RETRIES + 1)} "
                             f"({type(err).__name__}: {_cause(err)}); its stored samples are kept: re-run the "
                             "same command to resume"
                         ) from None

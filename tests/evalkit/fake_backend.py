@@ -7,7 +7,8 @@ For a sample with seed s and gold g it answers
 so a test can compute the expected Pass@1 by hand from `derive_seed`. Completions come back in a shuffled
 order (seeded) to mimic an engine that finishes samples out of order. `delay` sleeps per completion so a
 kill -9 test can catch the run in the middle; `crash=start` kills the process as the backend is built and
-`refuse=TEXT` raises a BackendError there (what the split-run supervisor must tell apart).
+`refuse=TEXT` raises a BackendError there (what the split-run supervisor must tell apart); `built_log=PATH`
+appends a line to PATH each time the backend is built.
 """
 
 from __future__ import annotations
@@ -79,6 +80,9 @@ class SeededAnswerBackend:
 
 
 def create(options: BackendOptions) -> SeededAnswerBackend:
+    if options.extra.get("built_log"):  # one line per backend built: how often a worker (re)started
+        with open(options.extra["built_log"], "a") as log:
+            log.write(f"{os.getpid()}\n")
     if options.extra.get("crash") == "start":  # a process that dies as it starts (restart limits)
         os.kill(os.getpid(), signal.SIGKILL)
     if options.extra.get("refuse"):  # a backend that refuses its options (an error, not a crash)

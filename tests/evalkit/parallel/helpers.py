@@ -89,3 +89,16 @@ def is_gone(pid: int) -> bool:
     except FileNotFoundError:
         return True
     return stat.rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def main_in_process(monkeypatch, capsys, *args: str) -> tuple[int, str]:
+    """`evalkit ARGS` in this process, as `evalkit.cli.main` runs it: (exit code, stderr)."""
+    import pytest
+
+    from evalkit.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["evalkit", *args])
+    monkeypatch.setenv("COLUMNS", "300")
+    with pytest.raises(SystemExit) as exited:
+        main()
+    return exited.value.code or 0, capsys.readouterr().err
