@@ -10,7 +10,7 @@ $(BIN)/evalkit: pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	# CPU torch first, pinned: an unpinned torch would pull a multi-GB CUDA build.
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[dev]"
+	$(BIN)/pip install -q -e ".[dev,ray]"  # ray: the --ray tests run in CI (they skip without it)
 	touch $(BIN)/evalkit
 
 setup: $(BIN)/evalkit

@@ -5,7 +5,7 @@ wiring of tasks and backends stays here; then the parent scores once."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from evalkit.core.files import now_iso
@@ -20,6 +20,9 @@ from evalkit.planning import RunOptions, TaskPlan
 # Backends that put a model on a device of this machine: their workers are pinned to GPUs.
 DEVICE_BACKENDS = frozenset({"sambay", "hf", "vllm"})
 WORKER_COMMAND = (sys.executable, "-m", "evalkit.cli.worker")
+
+JobMaker = Callable[[int, "Sequence[int | None] | None"], list[ShardJob]]
+Generated = tuple[list[dict[str, Any]], StoredSamples, dict[str, Any]]  # summaries, what is stored, notes
 
 
 def run_split(
@@ -43,51 +46,61 @@ def run_split(
             count,
             task_names=task_names,
             backend_kwargs=backend_kwargs,
-            backend_module=BACKENDS[options.backend],
+            backend_module=BACKENDS[options.backend],  # the parent's entry: test backends work too
             threads=threads,
         )
 
     if split.data_parallel is not None:
-        summaries, stored, notes = _local(split.data_parallel, plans, options, device, jobs, progress)
+        uses_device = options.backend in DEVICE_BACKENDS
+        summaries, stored, notes = _local(split.data_parallel, plans, device, uses_device, jobs, progress)
     else:
         summaries, stored, notes = _ray(split, plans, device, jobs, progress)
     model_info = next((s["model_info"] for s in summaries if s.get("model_info")), None)
     return score_split(
-        plans, stored, model_info=model_info, started=started, notes=notes, workers=options.workers,
+        plans,
+        stored,
+        model_info=model_info,
+        started=started,
+        notes=notes,
+        workers=options.workers,
         note=progress.note,
-    )  # fmt: skip
+    )
 
 
 def _prepare(plans: list[TaskPlan], count: int, progress: SplitProgress) -> StoredSamples:
-    for plan in plans:  # config.json first, by the parent: workers only append their shard files
-        plan.folder.initialise(plan.config, plan.problem_index(), checker=plan.checker)
+    # Each worker writes config.json once its backend is built (atomic, identical in every worker),
+    # so an option every backend refuses leaves no folder behind, as in a single-process run.
     stored = StoredSamples(plans, count)
     if stored.stored:
         progress.note(f"resuming: {stored.stored}/{stored.total} samples already stored")
     return stored
 
 
-def _local(count, plans, options, device, jobs, progress):
+def _local(
+    count: int, plans: list[TaskPlan], device: str, uses_device: bool, jobs: JobMaker, progress: SplitProgress
+) -> Generated:
     from evalkit.parallel.local import LocalWorkers
     from evalkit.parallel.placement import placements
 
     check_worker_count(count, plans, "--data-parallel")
-    places = placements(count, device, options.backend in DEVICE_BACKENDS)
-    shard_jobs_ = jobs(count, [place.threads for place in places])
+    places = placements(count, device, uses_device)  # more workers than GPUs: refused here
+    work = jobs(count, [place.threads for place in places])
     stored = _prepare(plans, count, progress)
-    workers = LocalWorkers(shard_jobs_, places, WORKER_COMMAND, stored, progress)
+    workers = LocalWorkers(work, places, WORKER_COMMAND, stored, progress)
     summaries = workers.run()
     notes = {"data_parallel": {"workers": count, "restarts": [w.restarts for w in workers.workers]}}
     return summaries, stored, notes
 
 
-def _ray(split, plans, device, jobs, progress):
+def _ray(
+    split: Split, plans: list[TaskPlan], device: str, jobs: JobMaker, progress: SplitProgress
+) -> Generated:
     from evalkit.cli.worker import run_shard
     from evalkit.parallel.ray_tasks import RayShards, connect, default_shards, require_ray, task_resources
 
     if split.ray_shards is not None:  # before Ray starts: a bad count costs nothing
         check_worker_count(split.ray_shards, plans, "--ray-shards")
-    cluster = connect(split.ray)
+    cluster = connect(str(split.ray))
     try:
         smallest = min(len(plan.problems) for plan in plans)
         count = split.ray_shards or min(default_shards(cluster, device), smallest)
@@ -95,10 +108,10 @@ def _ray(split, plans, device, jobs, progress):
         asks = ", ".join(f"{key.removeprefix('num_')}={value:g}" for key, value in resources.items())
         progress.note(f"{cluster.describe()}; {count} shard task(s), each {asks}")
         stored = _prepare(plans, count, progress)
-        summaries = RayShards(jobs(count), plans, run_shard, resources, stored, progress).run()
+        summaries = RayShards(jobs(count, None), plans, run_shard, resources, stored, progress).run()
     finally:
         if cluster.started_here:
             require_ray().shutdown()
-    hosts = sorted({s.get("host") for s in summaries if s.get("host")})
+    hosts = sorted({s["host"] for s in summaries if s.get("host")})
     notes = {"ray": {"address": split.ray, "shards": count, "hosts": hosts}}
     return summaries, stored, notes

@@ -6,7 +6,8 @@ shard's missing samples into the shared run folder. It never scores: the parent 
 As a process it reads its pickled ShardJob from stdin and keeps stdin open as its lifeline: when the
 parent dies (kill -9 included) the pipe closes and the worker exits at once (on Linux the kernel also
 kills it: PR_SET_PDEATHSIG), so a killed run leaves no orphan on a GPU. It reports JSON events (ready,
-error, done) on the stdout it was given; anything else the backend prints goes to stderr.
+error, done) on the stdout it was given; anything else (the backend's start-up line, warnings) goes to
+stderr, which the parent shows marked with the shard.
 """
 
 from __future__ import annotations
@@ -35,9 +36,9 @@ def _check_marker(job: ShardJob, plans: list) -> None:
     for plan in plans:
         if not plan.folder.has_marker(job.marker):
             raise EvalkitError(
-                f"shard {job.shard.label} on {socket.gethostname()} cannot see the run folder "
-                f"{plan.folder.path} the driver prepared: put --out on storage every node mounts "
-                "(NFS, a shared volume) at the same path"
+                f"the worker on {socket.gethostname()} cannot see the run folder {plan.folder.path} the "
+                "driver prepared: put --out on storage every node mounts (NFS, a shared volume) at the "
+                "same path"
             )
 
 
@@ -58,20 +59,19 @@ def run_shard(job: ShardJob, report: Report = _ignore) -> dict[str, Any]:
     run_ids = tuple(plan.config.run_id for plan in plans)
     if run_ids != job.run_ids:
         raise EvalkitError(
-            f"shard {job.shard.label} on {socket.gethostname()} plans run(s) {', '.join(run_ids)}, the "
-            f"parent {', '.join(job.run_ids)}: its data, model files or evalkit differ; give every worker "
-            "the same ones"
+            f"the worker on {socket.gethostname()} plans run(s) {', '.join(run_ids)}, the parent "
+            f"{', '.join(job.run_ids)}: its data, model files or evalkit differ; give every worker the "
+            "same ones"
         )
     backend = make_run_backend(job.options, **job.backend_kwargs)
     torch = sys.modules.get("torch")
     if job.threads is not None and torch is not None:
         torch.set_num_threads(job.threads)  # torch may have been imported before the variable was set
-    describe = getattr(backend, "describe", None)
     model_info = backend.model_info()
-    report({"event": "ready", "describe": describe() if callable(describe) else None})
+    report({"event": "ready"})
     generated, tokens = [], []
     for plan in plans:
-        plan.folder.initialise(plan.config, plan.problem_index(), checker=plan.checker)
+        plan.folder.initialise(plan.config, plan.problem_index(), checker=plan.checker)  # if not there
         stats = generate_missing(plan, backend)
         generated.append(stats.generated_samples)
         tokens.append(stats.generated_tokens)
@@ -118,8 +118,7 @@ def main() -> int:
     try:
         summary = run_shard(job, report)
     except EvalkitError as err:
-        report({"event": "error", "message": str(err)})
-        print(f"error: {err}", file=sys.stderr, flush=True)
+        report({"event": "error", "message": str(err)})  # the parent says it, once, for the run
         return 2
     report({"event": "done", **summary})
     return 0

@@ -46,7 +46,6 @@ class Worker:
     state: str = "starting"
     summary: dict[str, Any] | None = None
     error: str | None = None
-    describe: str | None = None
     stderr_tail: deque = field(default_factory=lambda: deque(maxlen=20))
     readers: list[threading.Thread] = field(default_factory=list)
 
@@ -124,6 +123,7 @@ class LocalWorkers:
             text = raw.decode("utf-8", "replace").rstrip()
             if text:
                 worker.stderr_tail.append(text)
+                self._events.put((worker, {"event": "stderr", "line": text}))
 
     def _stop_all(self) -> None:
         """Close every lifeline (workers exit at once), then make sure: SIGTERM, SIGKILL."""
@@ -149,13 +149,18 @@ class LocalWorkers:
                 return
             kind = event.get("event")
             if kind == "ready":
-                worker.state, worker.describe = "generating", event.get("describe")
-                if worker.describe:
-                    self.progress.note(f"shard {worker.label}: {worker.describe}")
+                worker.state = "generating"
+            elif kind == "stderr":
+                self._show(worker, str(event["line"]))
             elif kind == "error":
                 worker.error = str(event.get("message", ""))
             elif kind == "done":
                 worker.summary = event
+
+    def _show(self, worker: Worker, line: str) -> None:
+        """A worker's own output (its backend's start-up line, warnings, retries, a crash's traceback),
+        as a single process would show it, marked with its shard."""
+        self.progress.note(f"shard {worker.label}| {line}")
 
     def _last_words(self, worker: Worker) -> str:
         lines = [line for line in worker.stderr_tail if line.strip()]

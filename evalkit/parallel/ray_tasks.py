@@ -14,6 +14,7 @@ in each run folder and every task checks it sees that marker before it generates
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import socket
 from collections.abc import Callable, Sequence
@@ -61,7 +62,7 @@ def connect(address: str) -> Cluster:
     if not ray.is_initialized():
         target = "local" if address == "local" else address
         try:
-            ray.init(address=target, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
+            ray.init(address=target, include_dashboard=False, logging_level="WARNING")  # task output shown
         except Exception as err:  # Ray raises ConnectionError, RuntimeError, ValueError...
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise EvalkitError(
@@ -134,6 +135,10 @@ class RayShards:
         ray = require_ray()
         from ray.exceptions import RayError, RayTaskError
 
+        # Folders the markers create are removed again if nothing else was written into them.
+        created = {
+            p for plan in self.plans for p in (plan.folder.path, plan.folder.path.parent) if not p.exists()
+        }
         for plan in self.plans:
             plan.folder.write_marker(self.token, f"written by the evalkit driver on {socket.gethostname()}\n")
         remote = ray.remote(max_retries=MAX_RETRIES, retry_exceptions=False, max_calls=1, **self.resources)(
@@ -175,4 +180,8 @@ class RayShards:
                 ray.cancel(ref, force=True)
             for plan in self.plans:
                 plan.folder.remove_marker(self.token)
+            for path in sorted(created, key=lambda p: len(p.parts), reverse=True):  # children first
+                # rmdir refuses a folder that holds anything
+                with contextlib.suppress(OSError):
+                    path.rmdir()
         return summaries

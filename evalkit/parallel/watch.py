@@ -40,7 +40,6 @@ class StoredSamples:
         self.done = [0] * (count + 1)
         self.new_per_plan = [0] * len(self.plans)
         self.new_tokens = 0
-        self.first_new_at: float | None = None
         self._baseline = True
         self.poll()  # what was stored before this session (a resume)
         self._baseline = False
@@ -77,8 +76,6 @@ class StoredSamples:
         if not self._baseline:
             self.new_per_plan[index] += 1
             self.new_tokens += int(record.num_generated_tokens)
-            if self.first_new_at is None:
-                self.first_new_at = time.perf_counter()
         return 1
 
     def _read_new(self, path: Path) -> list[CompletionRecord]:
@@ -109,9 +106,9 @@ class StoredSamples:
         return self.new_tokens / max(time.perf_counter() - self.started, 1e-9)
 
     def eta_seconds(self) -> float | None:
-        """Remaining samples at this session's pace; None before two new samples arrived."""
-        if self.first_new_at is None or self.new_samples < 2:
+        """Remaining samples at this session's pace so far (start-up included, so it never reads 0 when
+        a problem's forked samples arrive together); None before the first new sample."""
+        if self.new_samples < 1:
             return None
-        elapsed = time.perf_counter() - self.first_new_at
-        pace = elapsed / (self.new_samples - 1)
+        pace = (time.perf_counter() - self.started) / self.new_samples
         return pace * (self.total - self.stored)

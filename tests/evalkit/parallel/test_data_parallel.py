@@ -130,3 +130,4 @@ def test_a_worker_error_is_not_retried_and_stops_the_run_with_its_line(tmp_path)
     assert done.stderr.strip().splitlines()[-1].startswith("error: shard ")
     assert "seeded-test refuses: no" in done.stderr and "restarting" not in done.stderr
     assert "Traceback" not in done.stderr
+    assert not list(tmp_path.iterdir())  # as in one process: an option the backend refuses leaves no folder

@@ -113,6 +113,7 @@ def test_a_shard_error_is_not_retried(ray_address, seeded_backend, tmp_path):
     assert done.exit_code != 0
     assert str(done.exception) == "shard 1/1: seeded-test refuses: no"
     assert line_count(built) == 1  # built once: Ray did not run the failing shard again
+    assert not (tmp_path / "out").exists()  # the driver's marker was all its folder held: removed
 
 
 def test_a_task_that_cannot_see_the_run_folder_says_where_to_put_it(
@@ -125,6 +126,10 @@ def test_a_task_that_cannot_see_the_run_folder_says_where_to_put_it(
     done = CliRunner().invoke(app, seeded_args(tmp_path / "out", "--ray", "local", "--ray-shards", "2"))
     assert done.exit_code != 0
     message = str(done.exception)
-    assert message.startswith("shard ") and "cannot see the run folder" in message
+    assert (
+        message.startswith("shard ")
+        and ": the worker on " in message
+        and "cannot see the run folder" in message
+    )
     assert str(tmp_path / "out") in message and "put --out on storage every node mounts" in message
     assert not list((tmp_path / "out").glob("*/completions*.jsonl"))  # nothing generated anywhere
