@@ -18,7 +18,7 @@ app = typer.Typer(
 )
 
 # Command modules (import for their side effect of registering commands).
-from evalkit.cli import report_cmd, run_cmd, serve_cmd, tasks_cmd  # noqa: E402,F401
+from evalkit.cli import compare_cmd, report_cmd, run_cmd, serve_cmd, tasks_cmd  # noqa: E402,F401
 
 
 def main() -> None:

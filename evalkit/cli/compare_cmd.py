@@ -1,0 +1,82 @@
+"""`evalkit compare` (is run A really better than run B?) and `evalkit pool` (several seeds as one run)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from evalkit.cli import app
+
+
+@app.command()
+def compare(
+    run_a: Annotated[Path, typer.Argument(help="Run folder A (results/<run_id>).")],
+    run_b: Annotated[Path, typer.Argument(help="Run folder B, same task and problems.")],
+    format: Annotated[str, typer.Option("--format", help="table, md, json or html.")] = "table",
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap and of Monte Carlo permutations.")] = 0,
+    out: Annotated[
+        Path | None, typer.Option(help="Write to this file (html/md: plots go to plots/ beside it).")
+    ] = None,
+    n_bootstrap: Annotated[int, typer.Option(help="Bootstrap replicates for the 95% CI.")] = 10_000,
+    n_permutations: Annotated[
+        int, typer.Option(help="Monte Carlo permutations when more than 20 problems differ.")
+    ] = 10_000,
+    top: Annotated[int, typer.Option(help="How many deciding problems to list each way.")] = 5,
+    allow_incomplete: Annotated[
+        bool, typer.Option(help="Compare runs with missing samples (warned; never a final comparison).")
+    ] = False,
+) -> None:
+    """Paired comparison of two runs on the same problems: A - B in Pass@1 and pass@k, its standard
+    error, a paired bootstrap 95% CI and a paired permutation p-value, and the problems that decide it."""
+    from evalkit.compare.comparison import compare_runs
+    from evalkit.compare.render import FORMATS, render
+    from evalkit.storage import write_text_atomic
+    from evalkit.types import EvalkitError
+
+    if format not in FORMATS:
+        raise EvalkitError(f"unknown --format '{format}'; choose one of {', '.join(FORMATS)}")
+    comparison = compare_runs(
+        run_a,
+        run_b,
+        seed=seed,
+        n_bootstrap=n_bootstrap,
+        n_permutations=n_permutations,
+        allow_incomplete=allow_incomplete,
+        top=top,
+    )
+    for warning in comparison.warnings:
+        typer.secho(f"warning: {warning}", fg="yellow", err=True)
+    text, plots = render(comparison, format, out)
+    if out is None:
+        typer.echo(text, nl=not text.endswith("\n"))
+        return
+    write_text_atomic(out, text)
+    extra = f" and {len(plots)} plots (PNG + SVG) in {out.parent / 'plots'}" if plots else ""
+    typer.echo(f"wrote {out}{extra}")
+
+
+@app.command()
+def pool(
+    run_dirs: Annotated[list[Path], typer.Argument(help="Run folders that differ only in --seed.")],
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Results root for the pooled <run_id>/ (default: beside the first run)."),
+    ] = None,
+    workers: Annotated[int | None, typer.Option(help="Scoring processes (default: CPU count).")] = None,
+) -> None:
+    """Pool several seeds of one run into one run folder (n = the sum; sample indices renumbered)."""
+    from evalkit.compare.pool import pool_runs, seeds_of
+    from evalkit.types import EvalkitError
+
+    if workers is not None and workers < 1:
+        raise EvalkitError(f"--workers must be at least 1, got {workers}")
+    target, results, added = pool_runs(list(run_dirs), out=out, workers=workers)
+    config = results["config"]
+    seeds = ", ".join(map(str, seeds_of(config)))
+    metrics = results["metrics"]
+    typer.echo(
+        f"pooled {len(run_dirs)} runs (seeds {seeds}) into {target.path}: n = {config['n']} per problem, "
+        f"{added} samples added; Pass@1 {metrics['pass_at_1']:.2f} [{metrics['ci95'][0]:.1f}, {metrics['ci95'][1]:.1f}]"
+    )
