@@ -46,8 +46,9 @@ def compare(
         allow_incomplete=allow_incomplete,
         top=top,
     )
-    for warning in comparison.warnings:
-        typer.secho(f"warning: {warning}", fg="yellow", err=True)
+    if out is not None or format != "table":  # the terminal table prints them itself
+        for warning in comparison.warnings:
+            typer.secho(f"warning: {warning}", fg="yellow", err=True)
     text, plots = render(comparison, format, out)
     if out is None:
         typer.echo(text, nl=not text.endswith("\n"))

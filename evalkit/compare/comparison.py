@@ -114,7 +114,8 @@ class Comparison:
             "ci95": (
                 f"paired two-level bootstrap, {self.n_bootstrap} replicates: problems resampled with "
                 "replacement (the same draw for both runs), then each run's samples within each problem; "
-                "2.5 and 97.5 percentiles"
+                "2.5 and 97.5 percentiles (conservative: the spread over problems already holds the sample "
+                "noise, which the inner level adds again)"
             ),
             "p_value": (
                 "two-sided paired permutation test over problems (A and B swapped per problem, statistic "

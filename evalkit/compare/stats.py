@@ -151,6 +151,9 @@ def sign_flip_p_value(
     m nonzero ones are permuted: with m <= exact_limit all 2**m assignments are enumerated (exact p,
     the observed assignment included); otherwise `n_permutations` random assignments are drawn (seeded)
     and p = (1 + hits) / (1 + n_permutations), which never reports 0 and is a valid p-value.
+    Each d[i] already carries its problem's sampling noise, so the test needs no inner level. With the
+    same n in both runs the null distribution of d[i] is symmetric and the test is exact; with different
+    n it is approximately so.
     """
     scale = float(np.abs(np.asarray(d, dtype=float)).sum())
     nonzero = nonzero_differences(d)

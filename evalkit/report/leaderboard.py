@@ -7,7 +7,8 @@ same settings, another prompt or n) also get separate rows.
 
 With `significance=True` each task's best final cell of ours is marked, and every other final cell of
 ours over the same problems says whether it is significantly below that best (paired permutation test
-over problems on the per-problem counts in results.json, as `evalkit compare` computes it).
+over problems on the per-problem counts in results.json, as `evalkit compare` computes it). Runs over
+fewer problems than the task's fullest set (--limit) are not compared.
 """
 
 from __future__ import annotations
@@ -155,39 +156,43 @@ def _per_problem_counts(run: RunRecord) -> dict[str, tuple[int, int]]:
     return {str(r["id"]): (int(r["samples"]), int(r["correct"])) for r in rows if r.get("samples")}
 
 
-def _vs_best(a: dict[str, tuple[int, int]], b: dict[str, tuple[int, int]]) -> float | None:
-    """Paired permutation p-value of Pass@1 between two runs over the same problems (None: other problems)."""
+def _p_value(a: dict[str, tuple[int, int]], b: dict[str, tuple[int, int]]) -> float:
+    """Paired permutation p-value of Pass@1 between two runs over the same problems (seeded, exact
+    when at most 20 problems differ)."""
     from evalkit.compare.stats import sign_flip_p_value
 
-    if not a or set(a) != set(b):
-        return None
     d = [a[p][1] / a[p][0] - b[p][1] / b[p][0] for p in sorted(a)]
     return sign_flip_p_value(d, seed=0)[0]
 
 
 def mark_significance(rows: list[Row], runs: dict[str, RunRecord]) -> list[Row]:
-    """Per task: the best final cell of ours is "best"; each other final cell of ours over the same
-    problems is "below" it (p < SIGNIFICANCE_ALPHA) or "tied". Tasks with one final cell stay unmarked."""
+    """Per task, among our final cells over the task's fullest problem set (a --limit run covers fewer
+    problems and is left unmarked): the best is "best", each other one is "below" it (p < 0.05) or
+    "tied". Tasks with fewer than two such cells stay unmarked."""
     marks: dict[tuple[int, str], Cell] = {}
-    tasks = {task for row in rows for task in row.cells}
-    for task in tasks:
+    for task in {task for row in rows for task in row.cells}:
         ours = [
-            (i, row.cells[task], runs[run_id])
+            (i, row.cells[task], _per_problem_counts(runs[run_id]))
             for i, row in enumerate(rows)
             if row.source == "ours" and task in row.cells and row.cells[task].status == "final"
             for run_id in row.run_ids
             if runs[run_id].task == task
         ]
-        if len(ours) < 2:
+        groups: dict[frozenset[str], list] = {}
+        for entry in ours:
+            if entry[2]:
+                groups.setdefault(frozenset(entry[2]), []).append(entry)
+        if not groups:
             continue
-        best_index, best_cell, best_run = max(ours, key=lambda item: item[1].pass_at_1)
-        best_counts = _per_problem_counts(best_run)
-        for i, cell, run in ours:
+        group = max(groups.values(), key=lambda g: (len(g[0][2]), len(g)))
+        if len(group) < 2:
+            continue
+        best_index, best_cell, best_counts = max(group, key=lambda entry: entry[1].pass_at_1)
+        for i, cell, counts in group:
             if i == best_index:
                 marks[(i, task)] = replace(cell, vs_best="best")
-                continue
-            p = _vs_best(_per_problem_counts(run), best_counts)
-            if p is not None:
+            else:
+                p = _p_value(counts, best_counts)
                 verdict = "below" if p < SIGNIFICANCE_ALPHA else "tied"
                 marks[(i, task)] = replace(cell, vs_best=verdict, vs_best_p=p)
     return [

@@ -49,7 +49,7 @@ _INCOMPLETE = "incomplete: samples are missing or the run is not final; never a 
 _SIGNIFICANCE = (
     "★ the best of our runs on this task; ≈ not significantly different from it, ▼ significantly below it "
     "(two-sided paired permutation test over problems, p < 0.05, each run against the best, no correction "
-    "for multiple comparisons); unmarked cells of ours were not compared (not final, or other problems)."
+    "for multiple comparisons); unmarked cells of ours were not compared (not final, or over other problems)."
 )
 _MEAN = "Mean: over the row's final or published cells (rows covering different tasks are not comparable)."
 
