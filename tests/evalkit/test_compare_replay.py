@@ -32,22 +32,27 @@ def _run(tmp_path: Path, name: str, rights: list[int]) -> Path:
     return run_dir
 
 
+@pytest.fixture(scope="module")
+def run_b(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _run(tmp_path_factory.mktemp("b"), "b", [2] * 30)  # 2 of 4 right on every problem
+
+
 @pytest.mark.parametrize(
-    ("a_right", "b_right", "delta", "p_value"),
+    ("a_right", "delta", "p_value"),
     [
         # A gets 4 of 4 where B gets 2 of 4 on twelve problems, the same elsewhere: +50 x 12 / 30 = +20
         # points; only the two one-sided sign assignments of 2**12 reach it: p = 2 / 4096.
-        ([4] * 12 + [2] * 18, [2] * 30, 20.0, 2 / 4096),
+        ([4] * 12 + [2] * 18, 20.0, 2 / 4096),
         # A ahead by 2 samples on four problems, behind by 2 on one: +50 x 3 / 30 = +5 points;
         # |sum| >= 3 steps for 0, 1, 4 or 5 plus signs of 5: p = 12 / 32.
-        ([4] * 4 + [0] + [2] * 25, [2] * 30, 5.0, 12 / 32),
+        ([4] * 4 + [0] + [2] * 25, 5.0, 12 / 32),
     ],
     ids=["A-better", "not-told-apart"],
 )
 def test_compare_two_replayed_runs(
-    tmp_path: Path, a_right: list[int], b_right: list[int], delta: float, p_value: float
+    tmp_path: Path, run_b: Path, a_right: list[int], delta: float, p_value: float
 ) -> None:
-    run_a, run_b = _run(tmp_path, "a", a_right), _run(tmp_path, "b", b_right)
+    run_a = _run(tmp_path, "a", a_right)
     doc = json.loads(_evalkit("compare", str(run_a), str(run_b), "--format", "json", "--seed", "0"))
     assert doc["task"] == "arith-demo" and doc["num_problems"] == 30
     assert doc["delta"] == pytest.approx(delta, abs=1e-9)

@@ -86,31 +86,41 @@ def test_paired_stderr_by_hand() -> None:
     assert paired_stderr([0.3]) == 0.0
 
 
-def _slow_paired_bootstrap(
+def _literal_paired_bootstrap(
     a: list[list[bool]], b: list[list[bool]], seed: int, reps: int
 ) -> tuple[float, float]:
-    """The method as written in words: draw problems (one draw for both runs), then each run's samples."""
+    """The method as written in words, on the verdicts themselves: draw problems (one draw for both
+    runs), then draw each run's samples of each drawn problem with replacement."""
     rng = np.random.default_rng(seed)
-    deltas = []
-    for _ in range(reps):
-        picks = rng.integers(0, len(a), size=len(a))
-        diff = 0.0
-        for i in picks:
-            diff += np.mean(rng.choice(a[i], size=len(a[i]))) - np.mean(rng.choice(b[i], size=len(b[i])))
-        deltas.append(100 * diff / len(a))
+    a_verdicts, b_verdicts = np.array(a, dtype=float), np.array(b, dtype=float)  # [problems, samples]
+    problems, m = a_verdicts.shape
+    picks = rng.integers(0, problems, size=(reps, problems))
+    a_draw = np.take_along_axis(a_verdicts[picks], rng.integers(0, m, size=(reps, problems, m)), axis=2)
+    b_draw = np.take_along_axis(b_verdicts[picks], rng.integers(0, m, size=(reps, problems, m)), axis=2)
+    deltas = 100 * (a_draw.mean(axis=2) - b_draw.mean(axis=2)).mean(axis=1)
     lo, hi = np.percentile(deltas, [2.5, 97.5])
     return float(lo), float(hi)
 
 
 def test_bootstrap_matches_resampling_the_samples_themselves() -> None:
-    a = [[True, True, False, True], [False] * 4, [True] * 4, [True, False, False, False]] * 3
-    b = [[True, False, False, True], [False, True, False, False], [True] * 4, [False] * 4] * 3
+    # 20 problems x 8 samples: means on a grid of 100 / 160 points, finer than the tolerance
+    rng = np.random.default_rng(11)
+    difficulty = rng.uniform(0, 1, size=20)
+    a = (rng.uniform(size=(20, 8)) < difficulty[:, None] + 0.1).tolist()
+    b = (rng.uniform(size=(20, 8)) < difficulty[:, None]).tolist()
     counts = [np.array([len(x) for x in a]), np.array([sum(x) for x in a])]
     counts += [np.array([len(x) for x in b]), np.array([sum(x) for x in b])]
     fast = paired_bootstrap(*counts, seed=1, n_bootstrap=20_000)[1]
-    slow = _slow_paired_bootstrap(a, b, seed=2, reps=3_000)
-    assert fast[0] == pytest.approx(slow[0], abs=2.5)
-    assert fast[1] == pytest.approx(slow[1], abs=2.5)
+    literal = _literal_paired_bootstrap(a, b, seed=2, reps=20_000)
+    assert fast[0] == pytest.approx(literal[0], abs=1.0)
+    assert fast[1] == pytest.approx(literal[1], abs=1.0)
+    # Drawing B's problems apart from A's (unpaired, problems only) is far wider: the pairing matters.
+    draw = np.random.default_rng(3).integers(0, 20, size=(2, 20_000, 20))
+    unpaired = 100 * (
+        np.array(a, float)[draw[0]].mean(axis=(1, 2)) - np.array(b, float)[draw[1]].mean(axis=(1, 2))
+    )
+    unpaired_lo, unpaired_hi = np.percentile(unpaired, [2.5, 97.5])
+    assert fast[1] - fast[0] < 0.75 * (unpaired_hi - unpaired_lo)
 
 
 def _counts(rights_a: list[int], rights_b: list[int], n: int = 4) -> tuple[np.ndarray, ...]:
