@@ -21,8 +21,9 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest -q
 
+# ruff, then the dependency direction (pyproject.toml [tool.importlinter]).
 lint: setup
-	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/lint-imports
 
 format: setup
 	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
@@ -34,4 +35,4 @@ bench-engine: setup
 	$(BIN)/python benchmarks/engine.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache demo
+	rm -rf $(VENV) .pytest_cache .ruff_cache .import_linter_cache demo

@@ -20,6 +20,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from evalkit.core.run_folder import RunFolder
+
 
 def _evalkit(*args: str) -> None:
     print(f"\n$ evalkit {' '.join(shlex.quote(a) for a in args)}", flush=True)
@@ -55,9 +57,9 @@ def main(argv: list[str] | None = None) -> None:
     )  # fmt: skip
     _evalkit("leaderboard", str(results))
     # The newest run is the one just made or resumed (results.json is rewritten at the end of every run).
-    run_dirs = [p for p in results.iterdir() if (p / "results.json").exists()]
-    newest = max(run_dirs, key=lambda p: (p / "results.json").stat().st_mtime)
-    _evalkit("report", str(newest), "--out", str(out / "report"))
+    runs = [RunFolder(p) for p in results.iterdir() if RunFolder(p).has_results()]
+    newest = max(runs, key=lambda run: run.results_path.stat().st_mtime)
+    _evalkit("report", str(newest.path), "--out", str(out / "report"))
     print(
         f"\nDone. Open {out / 'report' / 'report.html'} in a browser."
         " (Random weights: a Pass@1 near 0 is the expected result.)"

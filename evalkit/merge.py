@@ -9,62 +9,71 @@ merging twice, or merging a folder into itself, adds nothing. Run it after the s
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-from evalkit.run_config import Shard, config_differences
-from evalkit.runner import score_folder
-from evalkit.storage import JsonlAppender, RunFolder, completions_file_name
-from evalkit.types import EvalkitError
+from evalkit.core.errors import EvalkitError
+from evalkit.core.records import CheckerSpec, Results
+from evalkit.core.run_config import Shard, config_differences
+from evalkit.core.run_folder import RunFolder
+from evalkit.results import Session
+from evalkit.runner import rescore
 
 
 def check_same_run(folders: list[RunFolder]) -> None:
     for folder in folders:
         if not folder.exists():
             raise EvalkitError(f"{folder.path} has no config.json; pass evalkit run folders")
-    first = folders[0].read_config_file()
+    first = folders[0].header()
     for folder in folders[1:]:
-        other = folder.read_config_file()
-        diffs = config_differences(first["config"], other["config"])
+        other = folder.header()
+        diffs = config_differences(first.config.to_dict(), other.config.to_dict())
         if diffs:
             raise EvalkitError(
                 f"{folder.path} is a different run than {folders[0].path} ({'; '.join(diffs)}); "
                 "only shards of one run can be merged"
             )
-        if [p["id"] for p in first.get("problems", [])] != [p["id"] for p in other.get("problems", [])]:
+        if [p["id"] for p in first.problems] != [p["id"] for p in other.problems]:
             raise EvalkitError(
                 f"{folder.path} lists other problems than {folders[0].path}; not shards of one run"
             )
 
 
 def merge_runs(
-    paths: list[Path], out: Path | None = None, workers: int | None = None
-) -> tuple[RunFolder, dict[str, Any], int]:
-    """Merge run folders into `out/<run_id>` (or the first folder); returns (target, results, added)."""
+    paths: list[Path],
+    out: Path | None = None,
+    workers: int | None = None,
+    checker: CheckerSpec | None = None,
+) -> tuple[RunFolder, Results, int]:
+    """Merge run folders into `out/<run_id>` (or the first folder); returns (target, results, added).
+
+    `checker` (what scoring needs) defaults to the one the first folder stored; folders written before
+    config.json stored it need it passed (the CLI looks it up).
+    """
     if not paths:
         raise EvalkitError("evalkit merge needs at least one run folder")
     folders = [RunFolder(Path(p)) for p in paths]
     check_same_run(folders)
     source = folders[0]
     config = source.config()
+    checker = checker or source.checker()
+    if checker is None:
+        raise EvalkitError(f"{source.path}/config.json does not say how to score its run; pass its checker")
     target = RunFolder(Path(out) / config.run_id) if out is not None else source
     if target.exists():
         check_same_run([source, target])
     else:
-        target.initialise(config, source.problems())
-    have = {(r["problem_id"], r["sample_index"]) for r in target.completions()}
+        target.initialise(config, source.problems(), checker=checker)
+    have = {r.key for r in target.completions()}
     added = 0
-    with JsonlAppender(target.path / completions_file_name(Shard())) as writer:
+    with target.appender(Shard()) as writer:
         for folder in folders:
             for record in folder.completions():
-                key = (record["problem_id"], record["sample_index"])
-                if key not in have:
+                if record.key not in have:
                     writer.append(record)
-                    have.add(key)
+                    have.add(record.key)
                     added += 1
-    previous = source.results().get("provenance", {}) if source.results_path.exists() else {}
-    generation = {
-        "model_info": previous.get("model_info"),
-        "merged_from": [str(f.path.resolve()) for f in folders],
-    }
-    results = score_folder(target, workers=workers, generation=generation)
-    return target, results, added
+    previous = source.results().provenance if source.has_results() else None
+    session = Session(
+        model_info=previous.model_info if previous is not None else None,
+        notes={"merged_from": [str(f.path.resolve()) for f in folders]},
+    )
+    return target, rescore(target, checker, workers=workers, session=session), added

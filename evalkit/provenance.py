@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import evalkit
+from evalkit.core.records import Provenance, ScoringInfo
 
 PACKAGES = ("torch", "transformers", "math-verify", "sympy", "triton", "vllm")
 
@@ -78,18 +79,19 @@ def collect(
     wall_seconds: float | None,
     generated_tokens: int,
     shard: str | None = None,
-    scoring: dict[str, Any] | None = None,
+    scoring: ScoringInfo | None = None,
     **extra: Any,
-) -> dict[str, Any]:
-    return {
-        "software": software(),
-        "machine": machine(),
-        "model_info": model_info,
-        "started": started,
-        "ended": ended,
-        "wall_seconds": wall_seconds,
-        "generated_tokens": generated_tokens,
-        "shard": shard,
-        "scoring": scoring,
-        **extra,
-    }
+) -> Provenance:
+    """This session's provenance; `extra` (generated_this_session, merged_from) follows the fixed keys."""
+    return Provenance(
+        software=software(),
+        machine=machine(),
+        model_info=model_info,
+        started=started,
+        ended=ended,
+        wall_seconds=wall_seconds,
+        generated_tokens=generated_tokens,
+        shard=shard,
+        scoring=scoring,
+        extra=extra,
+    )

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from evalkit.types import BackendError, GenerationRequest, Message
+from evalkit.core.errors import BackendError
+from evalkit.core.types import GenerationRequest, Message
 
 
 def render_messages(tokenizer: Any, messages: Sequence[Message]) -> str:

@@ -22,7 +22,10 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from evalkit.types import BackendError, Completion, GenerationRequest, SamplingParams
+from evalkit.core.devices import resolve_device_dtype
+from evalkit.core.errors import BackendError
+from evalkit.core.identity import content_hash
+from evalkit.core.types import Completion, GenerationRequest, SamplingParams
 from model_backends.chat import cut_at_stop, encode_prompt, eos_token_ids, render_prompt
 from model_backends.registry import BackendOptions
 
@@ -31,15 +34,6 @@ DEFAULT_BATCH_SIZE = 16  # samples of one request decoded together
 
 def create(options: BackendOptions) -> HFBackend:
     return HFBackend(options)
-
-
-def _torch_dtype(torch: Any, dtype: str, device: str) -> Any:
-    if dtype == "auto":
-        return torch.bfloat16 if device.startswith("cuda") else torch.float32
-    table = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
-    if dtype not in table:
-        raise BackendError(f"unknown dtype {dtype!r}; choose auto, bfloat16, float16 or float32")
-    return table[dtype]
 
 
 class HFBackend:
@@ -53,13 +47,7 @@ class HFBackend:
             raise BackendError("the hf backend needs --model (a Hugging Face id or a local folder)")
         self._torch = torch
         self.options = options
-        device = options.device
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            raise BackendError(f"--device {device} asked for, but torch sees no CUDA GPU; use --device cpu")
-        self.device = device
-        self.dtype = _torch_dtype(torch, options.dtype, device)
+        self.device, self.dtype = resolve_device_dtype(options.device, options.dtype)
         self.batch_size = int(options.extra.get("batch_size", DEFAULT_BATCH_SIZE))
         load = {"revision": options.revision, "trust_remote_code": options.trust_remote_code}
         try:
@@ -70,7 +58,7 @@ class HFBackend:
         except (OSError, ValueError) as err:
             first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise BackendError(f"hf backend cannot load {options.model!r}: {first_line}") from err
-        self.model.to(device).eval()
+        self.model.to(self.device).eval()
         self.stop_ids = eos_token_ids(self.tokenizer, getattr(self.model, "generation_config", None))
         if not self.stop_ids:
             raise BackendError(f"{options.model}: no eos token in the tokenizer or generation_config")
@@ -79,13 +67,13 @@ class HFBackend:
         import transformers
 
         config = self.model.config
+        local = Path(self.options.model)
         return {
             "backend": self.name,
             "model": self.options.model,
-            "revision": self.options.revision,
-            "local_path": str(Path(self.options.model).resolve())
-            if Path(self.options.model).exists()
-            else None,
+            # As config.json's model_revision: --revision, else the local checkpoint's content hash.
+            "revision": self.options.revision or (content_hash(local) if local.exists() else None),
+            "local_path": str(local.resolve()) if local.exists() else None,
             "architectures": list(getattr(config, "architectures", None) or []),
             "dtype": str(self.dtype).removeprefix("torch."),
             "device": self.device,

@@ -7,7 +7,8 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from evalkit.types import Backend, BackendError
+from evalkit.core.errors import BackendError
+from evalkit.core.types import Backend
 
 # name -> module exposing `create(options: BackendOptions) -> Backend`
 BACKENDS: dict[str, str] = {

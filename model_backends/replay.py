@@ -14,12 +14,13 @@ replayed before it are kept, so fixing the file and re-running resumes).
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from evalkit.types import BackendError, Completion, GenerationRequest
+from evalkit.core.errors import BackendError
+from evalkit.core.files import read_jsonl_numbered
+from evalkit.core.types import Completion, GenerationRequest
 from model_backends.registry import BackendOptions
 
 FINISH_REASONS = ("stop", "length", "error")
@@ -32,20 +33,12 @@ def create(options: BackendOptions) -> ReplayBackend:
 
 
 def read_replay_file(path: Path) -> dict[tuple[str, int], dict[str, Any]]:
-    """(problem_id, sample_index) -> record. A torn last line (killed writer) is ignored."""
+    """(problem_id, sample_index) -> record. A torn last line (killed writer) is ignored; a complete last
+    line without its newline (a file written by another tool) is kept."""
     if not path.is_file():
         raise BackendError(f"replay file {path} not found; pass --from FILE with a completions JSONL")
-    lines = path.read_text(encoding="utf-8").splitlines()
     table: dict[tuple[str, int], dict[str, Any]] = {}
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            if number == len(lines):
-                break  # torn last line
-            raise BackendError(f"{path}: line {number} is not valid JSON") from None
+    for number, record in read_jsonl_numbered(path, keep_unterminated=True)[0]:
         missing = [key for key in ("problem_id", "sample_index", "text") if key not in record]
         if missing:
             raise BackendError(

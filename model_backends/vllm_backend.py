@@ -23,7 +23,8 @@ from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import Any
 
-from evalkit.types import BackendError, Completion, GenerationRequest
+from evalkit.core.errors import BackendError
+from evalkit.core.types import Completion, GenerationRequest
 from model_backends.chat import render_prompt
 from model_backends.registry import BackendOptions
 

@@ -1,6 +1,6 @@
 """The benchmarks: a registry of Task objects, one module per benchmark.
 
-from tasks import get_task, data_fingerprint
+from tasks import get_task
 task = get_task("aime24")
 problems = task.load(data_dir)                 # local folder, else the Hub (pinned revision)
 view = task.sample_view(problems[0], sample_index=3, seed=0)   # the prompt and gold of one sample
@@ -8,9 +8,9 @@ view = task.sample_view(problems[0], sample_index=3, seed=0)   # the prompt and 
 
 from __future__ import annotations
 
-from evalkit.types import EvalkitError
+from evalkit.core.errors import EvalkitError
 from tasks import aime24, aime25, arith_demo, gpqa_diamond, math500
-from tasks.task import Task, data_fingerprint
+from tasks.task import Task
 
 _TASKS: dict[str, Task] = {
     module.TASK.name: module.TASK for module in (aime24, aime25, math500, gpqa_diamond, arith_demo)
@@ -25,4 +25,4 @@ def get_task(name: str) -> Task:
     return _TASKS[name]
 
 
-__all__ = ["TASK_NAMES", "Task", "data_fingerprint", "get_task"]
+__all__ = ["TASK_NAMES", "Task", "get_task"]

@@ -10,7 +10,7 @@ import random
 from collections.abc import Callable
 from pathlib import Path
 
-from evalkit.types import Problem
+from evalkit.core.types import Problem
 from tasks.prompts import MATH_PROMPTS, render, user_turn
 from tasks.task import Task
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from evalkit.types import Problem, SampleView
+from evalkit.core.types import Problem, SampleView
 from tasks.loading import HubSource, RowSpec, load_rows, read_csv_in_zip
 from tasks.prompts import CHOICE_PROMPTS, render, user_turn
 from tasks.task import Task
@@ -91,7 +91,7 @@ def to_problem(row: dict, prompt_name: str, template: str) -> Problem:
             "prompt_name": prompt_name,
         },
     )
-    # Problem.messages is sample 0's view under seed 0 (the contract in evalkit.types).
+    # Problem.messages is sample 0's view under seed 0 (the contract in evalkit.core.types).
     first = make_view(TASK, problem, sample_index=0, seed=0)
     return Problem(problem.id, first.messages, problem.gold, problem.answer_type, problem.metadata)
 

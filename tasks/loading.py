@@ -16,8 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from evalkit.settings import DATA_DIR_ENV
-from evalkit.types import DataError
+from evalkit.core.errors import DataError
+from evalkit.core.settings import DATA_DIR_ENV
 
 DATA_DIR_HINT = (
     f"pass --data-dir DIR or set {DATA_DIR_ENV}=DIR, where DIR holds aime24.jsonl, aime25.jsonl, "

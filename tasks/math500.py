@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from evalkit.types import Problem
+from evalkit.core.types import Problem
 from tasks.loading import HubSource, RowSpec, load_rows, read_jsonl
 from tasks.prompts import MATH_PROMPTS, render, user_turn
 from tasks.task import Task

@@ -1,15 +1,15 @@
-"""The Task type: one benchmark's name, source, defaults, prompts and loader, and the data fingerprint."""
+"""The Task type: one benchmark's name, source, defaults, prompts and loader (the harness sees it through
+the `evalkit.core.types.Task` protocol)."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from evalkit.settings import resolve_data_dir
-from evalkit.types import AnswerType, EvalkitError, Problem, SampleView, stable_hash
+from evalkit.core.errors import EvalkitError
+from evalkit.core.settings import resolve_data_dir
+from evalkit.core.types import AnswerType, Problem, SampleView, stable_hash
 from tasks.prompts import OFFICIAL
 
 # (data folder or None) -> validated rows. Each benchmark module supplies one.
@@ -36,6 +36,11 @@ class Task:
     hub: str | None = None  # "repo@revision" of the Hub fallback, for messages and the task table
     make_view: ViewMaker | None = field(default=None, repr=False)
     default_prompt: str = OFFICIAL
+
+    @property
+    def per_sample_prompts(self) -> bool:
+        """True when each sample sees its own prompt (a view maker, e.g. GPQA's option order)."""
+        return self.make_view is not None
 
     def template(self, prompt: str | None = None) -> str:
         """The template text of the named prompt (default: the official one)."""
@@ -68,15 +73,3 @@ class Task:
         if self.make_view is None:
             return SampleView(messages=problem.messages, gold=problem.gold, permutation=None)
         return self.make_view(self, problem, sample_index, seed)
-
-
-def data_fingerprint(problems: list[Problem]) -> str:
-    """sha256 (hex) over the canonical JSON of every problem's id, messages, gold and metadata, in order.
-
-    It changes when any row, the prompt, or the order changes: it identifies exactly what was evaluated.
-    """
-    rows = [
-        {"id": p.id, "messages": list(p.messages), "gold": p.gold, "metadata": p.metadata} for p in problems
-    ]
-    blob = json.dumps(rows, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()

@@ -81,15 +81,38 @@ def kv_bytes_per_token(config, itemsize: int = 2) -> int:
     return config.num_hidden_layers * 2 * config.num_key_value_heads * head_dim * itemsize
 
 
-def largest_batch(model: torch.nn.Module, tokens_per_row: int, cap: int, device: str) -> int:
-    """Rows of `tokens_per_row` static cache that fit in 90% of free CUDA memory, after a 4 GiB margin for
-    activations and logits (CPU: `cap`)."""
+def largest_batch(
+    model: torch.nn.Module, tokens_per_row: int, cap: int, device: str, prefill_chunk: int | None = None
+) -> int:
+    """Rows of `tokens_per_row` static cache that fit in 90% of free CUDA memory (CPU: `cap`).
+
+    Besides its cache, a row needs transient room that grows with it: with a static cache's mask, SDPA
+    expands one layer's K and V to every query head over the whole cache (repeat_kv), and a prefill chunk
+    (`prefill_chunk` tokens, else the whole context) holds its activations and its [chunk, cache] mask.
+    4 GiB more go to the logits and the allocator's slack."""
     if not device.startswith("cuda"):
         return cap
     torch.cuda.empty_cache()
     free, _ = torch.cuda.mem_get_info()
-    per_row = kv_bytes_per_token(model.config) * tokens_per_row
+    config = model.config
+    itemsize = torch.empty((), dtype=model.dtype).element_size()
+    head_dim = config.hidden_size // config.num_attention_heads
+    chunk = min(prefill_chunk or tokens_per_row, tokens_per_row)
+    expanded_kv = 2 * config.num_attention_heads * head_dim * tokens_per_row * itemsize
+    activations = (
+        chunk * (4 * config.hidden_size + 3 * config.intermediate_size) * itemsize + chunk * tokens_per_row
+    )
+    per_row = kv_bytes_per_token(config, itemsize) * tokens_per_row + expanded_kv + activations
     return max(1, min(cap, int((0.9 * free - 4 * 2**30) // per_row)))
+
+
+def generate_options() -> set[str]:
+    """Which of generate's options the baseline uses this transformers has (both since 4.5x): without
+    `disable_compile` its default compile stays on, without `prefill_chunk_size` prompts go in whole."""
+    from transformers import GenerationConfig
+
+    config = GenerationConfig()
+    return {name for name in ("disable_compile", "prefill_chunk_size") if hasattr(config, name)}
 
 
 class _StepClock:
@@ -118,14 +141,35 @@ class _StopAfter:
         )
 
 
+def _options(compile: bool, prefill_chunk: int | None) -> dict:
+    have = generate_options()
+    options = {"disable_compile": not compile} if "disable_compile" in have else {}
+    if prefill_chunk and "prefill_chunk_size" in have:
+        options["prefill_chunk_size"] = prefill_chunk
+    return options
+
+
 @torch.inference_mode()
 def generate_timed(
-    model, batch: int, prompt_len: int, cache_tokens: int, steps: int, device: str, seed: int = 0
+    model,
+    batch: int,
+    prompt_len: int,
+    cache_tokens: int,
+    steps: int,
+    device: str,
+    seed: int = 0,
+    compile: bool = False,
+    prefill_chunk: int | None = None,
 ) -> dict:
     """Time one `generate` call as a workload would make it: sampling at T 0.6 / top-p 0.95, a static
     cache of `cache_tokens` per row (prompt + the workload's max_new_tokens: HF's static cache attends over
     its whole length, so the cache size, not only the context, sets the step cost), stopped after `steps`
-    tokens. Returns wall seconds, prefill seconds and the seconds of every decode step."""
+    tokens. Returns wall seconds, prefill seconds and the seconds of every decode step.
+
+    `compile`: on CUDA, `generate` compiles the decode step of a static cache by default (torch.compile,
+    CUDA graphs), which costs a minute or more per shape; off, the step runs eagerly. `prefill_chunk`:
+    prefill that many tokens per forward (`prefill_chunk_size`), so a long prompt at a large batch does not
+    need activations for all of its tokens at once."""
     from transformers import StoppingCriteriaList
 
     if not 0 < prompt_len < cache_tokens:
@@ -145,6 +189,7 @@ def generate_timed(
         eos_token_id=None,
         pad_token_id=0,
         cache_implementation="static",
+        **_options(compile, prefill_chunk),
         streamer=clock,
         stopping_criteria=StoppingCriteriaList([_StopAfter(steps)]),
     )

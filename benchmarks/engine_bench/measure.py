@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 
 import torch
 
 from benchmarks.engine_bench import sync
-from evalkit.types import GenerationRequest, SamplingParams
-from model_backends.sambay.engine import EngineConfig, LLMEngine
+from model_backends.sambay.engine import EngineConfig, LLMEngine, Request, SamplingParams
 
 SAMPLING = SamplingParams(temperature=0.6, top_p=0.95, max_new_tokens=32768)
 
@@ -66,49 +66,63 @@ def make_engine(model, slots: int, max_seq_len: int, cuda_graphs: bool = True) -
     return LLMEngine(model, config)
 
 
-def _request(rid: str, n: int, seed: int) -> GenerationRequest:
-    return GenerationRequest(rid, (), tuple(range(n)), tuple(seed * 1000 + i for i in range(n)), SAMPLING)
+def _request(rid: str, n: int, seed: int) -> Request:
+    return Request(rid, tuple(range(n)), tuple(seed * 1000 + i for i in range(n)), SAMPLING)
 
 
 def step_costs(
-    engine: LLMEngine, batches: list[int], contexts: list[int], steps: int, seed: int = 0
+    engine: LLMEngine,
+    points: list[tuple[int, int]],
+    steps: int,
+    seed: int = 0,
+    on_row: Callable[[dict], None] | None = None,
+    allow: Callable[[int, int], bool] | None = None,
 ) -> list[dict]:
-    """For each (context, batch): one prompt of `context` tokens prefilled and forked into `batch` samples,
-    then `steps` engine steps timed (the first step, which prefills and forks, is timed apart)."""
+    """For each (batch, context) point, in the order given: one prompt of `context` tokens (one random
+    prompt per context) prefilled and forked into `batch` samples, then `steps` engine steps timed (the
+    first step, which prefills and forks, is timed apart). `on_row` sees each row as soon as it is measured
+    (the benchmark saves its JSON there, so a run cut short keeps the points it finished); a point for
+    which `allow(batch, context)` is false is left out."""
     vocab = engine.runner.model.config.vocab_size
     gen = torch.Generator().manual_seed(seed)
+    prompts: dict[int, list[int]] = {}
     rows = []
-    for context in contexts:
-        prompt = torch.randint(3, vocab, (context,), generator=gen).tolist()
-        for batch in batches:
-            engine.add_request(_request(f"c{context}-b{batch}", batch, seed), prompt, [steps + 2] * batch)
-            sync(engine.runner.device)
+    for batch, context in points:
+        if allow is not None and not allow(batch, context):
+            continue
+        if context not in prompts:
+            prompts[context] = torch.randint(3, vocab, (context,), generator=gen).tolist()
+        engine.add_request(
+            _request(f"c{context}-b{batch}", batch, seed), prompts[context], [steps + 2] * batch
+        )
+        sync(engine.runner.device)
+        start = time.perf_counter()
+        engine.step()  # admits, prefills, forks, first decode (may also capture graphs on first use)
+        sync(engine.runner.device)
+        first_step = time.perf_counter() - start
+        clock = DeviceClock(engine.runner)
+        walls, devices = [], []
+        for _ in range(steps):
             start = time.perf_counter()
-            engine.step()  # admits, prefills, forks, first decode (may also capture graphs on first use)
-            sync(engine.runner.device)
-            first_step = time.perf_counter() - start
-            clock = DeviceClock(engine.runner)
-            walls, devices = [], []
-            for _ in range(steps):
-                start = time.perf_counter()
-                engine.step()  # ends in the step's host sync (.tolist() of the new tokens)
-                walls.append(time.perf_counter() - start)
-                devices.append(clock.take())
-            clock.remove()
-            while engine.has_work():
-                engine.step()
-            wall, device = statistics.median(walls), statistics.median(devices)
-            rows.append(
-                {
-                    "batch": batch,
-                    "context": context,
-                    "ms_per_step": round(wall * 1000, 3),
-                    "device_ms_per_step": round(device * 1000, 3),
-                    "host_overhead_share": round(max(0.0, 1 - device / wall), 4),
-                    "tokens_per_second": round(batch / wall, 1),
-                    "first_step_ms": round(first_step * 1000, 1),
-                }
-            )
+            engine.step()  # ends in the step's host sync (.tolist() of the new tokens)
+            walls.append(time.perf_counter() - start)
+            devices.append(clock.take())
+        clock.remove()
+        while engine.has_work():
+            engine.step()
+        wall, device = statistics.median(walls), statistics.median(devices)
+        row = {
+            "batch": batch,
+            "context": context,
+            "ms_per_step": round(wall * 1000, 3),
+            "device_ms_per_step": round(device * 1000, 3),
+            "host_overhead_share": round(max(0.0, 1 - device / wall), 4),
+            "tokens_per_second": round(batch / wall, 1),
+            "first_step_ms": round(first_step * 1000, 1),
+        }
+        rows.append(row)
+        if on_row is not None:
+            on_row(row)
     return rows
 
 
@@ -134,9 +148,7 @@ def run_workload(engine: LLMEngine, workload) -> dict:
     for i, (prompt, lengths, seeds) in enumerate(
         zip(workload.prompts, workload.lengths, workload.seeds, strict=True)
     ):
-        request = GenerationRequest(
-            f"{workload.name}{i}", (), tuple(range(len(seeds))), tuple(seeds), SAMPLING
-        )
+        request = Request(f"{workload.name}{i}", tuple(range(len(seeds))), tuple(seeds), SAMPLING)
         engine.add_request(request, prompt, max_new_tokens=lengths)
     sync(engine.runner.device)
     steps0 = engine.stats.steps

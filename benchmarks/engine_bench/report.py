@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import platform
 import resource
 import subprocess
@@ -10,8 +11,8 @@ from pathlib import Path
 
 import torch
 
-from model_backends.sambay.config import SambaYConfig
 from model_backends.sambay.model import SambaYForCausalLM
+from model_backends.sambay.model.config import SambaYConfig
 from model_backends.sambay.testing import randomize_, tiny_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,14 +64,27 @@ def machine(device: str) -> dict:
         info["gpu"] = torch.cuda.get_device_name()
         info["cuda"] = torch.version.cuda
         info["gpu_memory_gib"] = round(torch.cuda.get_device_properties(0).total_memory / 2**30, 1)
+        info["driver"] = _nvidia_driver()
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
         )
         info["evalkit_commit"] = commit.stdout.strip()
     except (OSError, subprocess.CalledProcessError):
-        info["evalkit_commit"] = None
+        # the device tool's copy of the tree has no .git: gpu_check.sh's caller names the commit
+        info["evalkit_commit"] = os.environ.get("EVALKIT_COMMIT")
     return info
+
+
+def _nvidia_driver() -> str | None:
+    try:
+        smi = subprocess.run(
+            ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+            capture_output=True, text=True, timeout=10, check=True,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return smi.stdout.strip().splitlines()[0] if smi.stdout.strip() else None
 
 
 def peak_memory_mib(device: str) -> float:
@@ -80,33 +94,48 @@ def peak_memory_mib(device: str) -> float:
 
 
 def print_report(result: dict) -> None:
-    ours = result["evalkit"]
-    print(
-        f"model {result['model']} ({result['parameters'] / 1e6:.1f}M params, {result['dtype']}, {result['device']})"
-    )
-    print(
-        f"copy bandwidth {result['copy_bandwidth_gb_per_second']} GB/s; decode graphs: {ours['graph_mode']}"
-    )
-    print(
-        f"{'batch':>6} {'context':>8} {'ms/step':>9} {'device ms':>10} {'host %':>7} {'tok/s':>9} {'GB/s':>8} {'roofline':>9}"
-    )
-    for r in ours["grid"]:
+    """The run's figures as text; any part may be missing (--part, or a stage skipped by the budget)."""
+    if "parameters" in result:
+        print(
+            f"model {result['model']} ({result['parameters'] / 1e6:.1f}M params, {result['dtype']}, {result['device']})"
+        )
+    print(f"copy bandwidth {result.get('copy_bandwidth_gb_per_second')} GB/s")
+    ours = result.get("evalkit", {})
+    if ours.get("grid"):
+        print(f"evalkit engine, {ours['slots']} slots, decode graphs: {ours['graph_mode']}")
+        print(
+            f"{'batch':>6} {'context':>8} {'ms/step':>9} {'device ms':>10} {'host %':>7} {'tok/s':>9} {'GB/s':>8} {'roofline':>9}"
+        )
+    for r in ours.get("grid", []):
         print(
             f"{r['batch']:>6} {r['context']:>8} {r['ms_per_step']:>9.2f} {r['device_ms_per_step']:>10.2f} "
             f"{100 * r['host_overhead_share']:>6.1f}% {r['tokens_per_second']:>9.1f} {r['gb_per_second']:>8.1f} "
             f"{100 * r['fraction_of_copy_bandwidth']:>8.1f}%"
         )
-    transformer = result.get("transformer", {}).get("workloads", {})
-    for name, predicted in ours["predicted"].items():
-        line = f"workload {name}: evalkit {predicted['tokens_per_second']:.1f} tok/s (predicted, {predicted['seconds']:.0f} s)"
-        if name in transformer:
-            theirs = transformer[name]["predicted"]
-            line += (
-                f"; transformer {theirs['tokens_per_second']:.1f} tok/s at batch {transformer[name]['batch']}"
-                f" -> {predicted['tokens_per_second'] / theirs['tokens_per_second']:.2f}x"
-            )
-        print(line)
-    for name, check in ours["checks"].items():
+    predicted = ours.get("predicted") or result.get("evalkit_from", {}).get("predicted") or {}
+    transformer = result.get("transformer", {})
+    for name in ("paper", "eval"):
+        line = f"workload {name}:"
+        if name in predicted:
+            line += f" evalkit {predicted[name]['tokens_per_second']:.1f} tok/s (predicted, {predicted[name]['seconds']:.0f} s)"
+        theirs = transformer.get("workloads", {}).get(name, {})
+        if "predicted" in theirs:
+            line += f"; transformer {theirs['predicted']['tokens_per_second']:.1f} tok/s at batch {theirs['batch']}"
+        if name in result.get("speedup_over_transformer", {}):
+            line += f" -> {result['speedup_over_transformer'][name]:.2f}x"
+        if line != f"workload {name}:":
+            print(line)
+    if "evalkit_from" in result:
+        print(
+            f"evalkit's predictions from {result['evalkit_from']['path']} {result['evalkit_from'].get('mismatch', '')}"
+        )
+    compiled = transformer.get("compiled_check", {})
+    if "compiled_over_eager" in compiled:
+        print(
+            f"transformer compiled step / eager step at batch {compiled['batch']}, context {compiled['context']}: "
+            f"{compiled['compiled_ms_per_step']:.2f} / {compiled['eager_ms_per_step']:.2f} ms = {compiled['compiled_over_eager']:.2f}"
+        )
+    for name, check in ours.get("checks", {}).items():
         m = check["measured"]
         print(
             f"check run {name} (lengths / scale): measured {m['tokens_per_second']:.1f} tok/s in {m['seconds']:.1f} s, "
@@ -114,7 +143,12 @@ def print_report(result: dict) -> None:
         )
     if "scheduling" in result:
         print(f"continuous / static batching (same model): {result['scheduling']['speedup']:.2f}x")
-    for name, t in result["targets"].items():
+    for skipped in result.get("budget_skipped", []):
+        print(
+            f"skipped {skipped['stage']} (needed ~{skipped['estimated_seconds']} s, {skipped['seconds_left']} s left)"
+        )
+    for name, t in result.get("targets", {}).items():
         verdict = "met" if t["met"] else f"MISSED by {abs(t['gap'])}"
         print(f"target {name}: {t['measured']} vs {t['target']} -> {verdict}")
-    print(f"peak memory {result['peak_memory_mib']:.0f} MiB")
+    if "peak_memory_mib" in result:
+        print(f"peak memory {result['peak_memory_mib']:.0f} MiB")

@@ -44,7 +44,14 @@ def weight_bytes(model: torch.nn.Module) -> int:
 
 def sambay_step_bytes(config, batch: int, context: int, weights: int, state_itemsize: int = 2) -> dict:
     """Bytes one SambaY decode step moves at `batch` sequences of `context` tokens each."""
-    from model_backends.sambay.config import CROSS_ATTN, FULL_ATTN, MAMBA, MAMBA_MEMORY, SWA_ATTN, layer_plan
+    from model_backends.sambay.model.config import (
+        CROSS_ATTN,
+        FULL_ATTN,
+        MAMBA,
+        MAMBA_MEMORY,
+        SWA_ATTN,
+        layer_plan,
+    )
 
     plan = layer_plan(config)
     n_mamba = sum(kind in (MAMBA, MAMBA_MEMORY) for kind in plan)

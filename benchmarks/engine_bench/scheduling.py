@@ -10,9 +10,8 @@ import time
 import torch
 
 from benchmarks.engine_bench import sync
-from evalkit.types import GenerationRequest, SamplingParams
-from model_backends.sambay.engine import EngineConfig, LLMEngine
-from model_backends.sambay.sampling import sample
+from model_backends.sambay.engine import EngineConfig, LLMEngine, Request, SamplingParams
+from model_backends.sambay.engine.sampler import sample
 
 
 def run_continuous(model, w, slots: int, device: str) -> dict:
@@ -21,7 +20,7 @@ def run_continuous(model, w, slots: int, device: str) -> dict:
     longest = w.longest
     engine = LLMEngine(model, EngineConfig(max_slots=slots, max_seq_len=longest, ignore_stop_tokens=True))
     for i, (prompt, lengths, seeds) in enumerate(work):
-        request = GenerationRequest(f"p{i}", (), tuple(range(len(seeds))), tuple(seeds), sampling)
+        request = Request(f"p{i}", tuple(range(len(seeds))), tuple(seeds), sampling)
         engine.add_request(request, prompt, max_new_tokens=lengths)
     sync(device)
     start = time.perf_counter()

@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from evalkit.types import EvalkitError
+from evalkit.core.errors import EvalkitError
 
 app = typer.Typer(
     name="evalkit",

@@ -8,7 +8,11 @@ from pathlib import Path
 import typer
 
 from evalkit.cli import app
-from evalkit.types import EvalkitError
+from evalkit.core.errors import EvalkitError
+from evalkit.core.records import Results
+from evalkit.core.types import SamplingParams
+
+PROTOCOL = SamplingParams()  # the published protocol's sampling defaults (one place: the core)
 
 
 def parse_backend_options(pairs: list[str]) -> dict[str, object]:
@@ -25,14 +29,14 @@ def parse_backend_options(pairs: list[str]) -> dict[str, object]:
     return extra
 
 
-def _report(outcomes: list[tuple[str, dict]]) -> None:
+def _report(outcomes: list[tuple[str, Results]]) -> None:
     from evalkit.progress import print_summary
 
-    print_summary(outcomes)
+    print_summary([(folder, results.to_dict()) for folder, results in outcomes])
     for folder, results in outcomes:
-        if not results["final"]:
+        if not results.final:
             typer.secho(
-                f"{results['metrics']['task']} is INCOMPLETE ({results['metrics']['missing_samples']} samples "
+                f"{results.metrics['task']} is INCOMPLETE ({results.metrics['missing_samples']} samples "
                 f"missing): not a final result; re-run the same command to finish {folder}",
                 fg="yellow",
                 err=True,
@@ -46,9 +50,9 @@ def run(
     model: str | None = typer.Option(None, "--model", help="checkpoint folder, Hub id, or served model name"),
     revision: str | None = typer.Option(None, "--revision", help="Hub revision (pins the model)"),
     n: int | None = typer.Option(None, "--n", help="samples per problem (default: the task's)"),
-    temperature: float = typer.Option(0.6, "--temperature"),
-    top_p: float = typer.Option(0.95, "--top-p"),
-    max_new_tokens: int = typer.Option(32768, "--max-new-tokens"),
+    temperature: float = typer.Option(PROTOCOL.temperature, "--temperature"),
+    top_p: float = typer.Option(PROTOCOL.top_p, "--top-p"),
+    max_new_tokens: int = typer.Option(PROTOCOL.max_new_tokens, "--max-new-tokens"),
     seed: int = typer.Option(0, "--seed", help="run seed; per-sample seeds derive from it"),
     prompt: str | None = typer.Option(None, "--prompt", help="prompt template name (default: official)"),
     limit: int | None = typer.Option(None, "--limit", help="only the first K problems"),
@@ -68,15 +72,14 @@ def run(
     trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="hf/vllm: allow model code"),
 ) -> None:
     """Generate n samples per problem, store them (resumable), score them and write results.json."""
+    from evalkit.cli.wiring import check_backend_name, make_run_backend, resolve_tasks
+    from evalkit.core.run_config import parse_shard
+    from evalkit.planning import RunOptions, plan_tasks
     from evalkit.progress import RunProgress
-    from evalkit.run_config import parse_shard
-    from evalkit.runner import RunOptions, backend_options, plan_tasks
     from evalkit.runner import run as run_tasks
-    from model_backends.registry import make_backend
 
     options = RunOptions(
         backend=backend,
-        tasks=tuple(task),
         model=model,
         revision=revision,
         n=n,
@@ -94,18 +97,19 @@ def run(
         workers=workers,
     )
     extra = parse_backend_options(backend_option)
-    plans = plan_tasks(options)  # validates and loads everything; nothing written yet
-    bopts = backend_options(
-        options,
-        base_url=base_url,
-        max_slots=max_slots,
-        dtype=dtype,
-        device=device,
-        trust_remote_code=trust_remote_code,
-        extra=extra,
-    )
+    check_backend_name(backend)
+    plans = plan_tasks(options, resolve_tasks(task))  # validates and loads everything; nothing written yet
     try:
-        outcomes = run_tasks(options, lambda: make_backend(backend, bopts), RunProgress(), plans=plans)
+        engine = make_run_backend(
+            options,
+            base_url=base_url,
+            max_slots=max_slots,
+            dtype=dtype,
+            device=device,
+            trust_remote_code=trust_remote_code,
+            extra=extra,
+        )
+        outcomes = run_tasks(plans, engine, workers=workers, progress=RunProgress())
     except KeyboardInterrupt:
         folders = ", ".join(str(plan.folder.path) for plan in plans)
         raise EvalkitError(
@@ -128,8 +132,9 @@ def score(
     out: str = typer.Option("results", "--out", help="for a bare JSONL: results root"),
 ) -> None:
     """Re-score stored completions without a model; rewrites scores.jsonl and results.json."""
-    from evalkit.runner import score_folder
-    from evalkit.storage import RunFolder
+    from evalkit.cli.wiring import checker_of
+    from evalkit.core.run_folder import RunFolder
+    from evalkit.runner import rescore
 
     if mode not in ("evalkit", "lighteval"):
         raise EvalkitError(f"--mode {mode!r} is unknown; choose evalkit or lighteval")
@@ -139,7 +144,7 @@ def score(
         folder = RunFolder(path)
         if not folder.exists():
             raise EvalkitError(f"{path} has no config.json; pass an evalkit run folder (results/<run_id>)")
-        results = score_folder(folder, workers=workers, mode=mode)
+        results = rescore(folder, checker_of(folder), workers=workers, mode=mode)
         _report([(str(path), results)])
         return
     if not path.is_file():
@@ -151,17 +156,17 @@ def score(
 
 def _score_bare_file(path, task, n, seed, prompt, limit, data_dir, out, workers, mode) -> None:
     """A bare completions JSONL becomes a replay run: its own folder, scored like any run."""
+    from evalkit.cli.wiring import make_run_backend, resolve_tasks
+    from evalkit.planning import RunOptions, plan_tasks
     from evalkit.progress import RunProgress
-    from evalkit.runner import RunOptions, backend_options, plan_tasks, score_folder
+    from evalkit.runner import rescore
     from evalkit.runner import run as run_tasks
-    from model_backends.registry import make_backend
     from model_backends.replay import read_replay_file
 
     if n is None:
         n = 1 + max((index for _, index in read_replay_file(path)), default=0)
     options = RunOptions(
         backend="replay",
-        tasks=(task,),
         n=n,
         seed=seed,
         prompt=prompt,
@@ -171,11 +176,12 @@ def _score_bare_file(path, task, n, seed, prompt, limit, data_dir, out, workers,
         from_file=str(path),
         workers=workers,
     )
-    plans = plan_tasks(options)
-    bopts = backend_options(options)
-    outcomes = run_tasks(options, lambda: make_backend("replay", bopts), RunProgress(), plans=plans)
+    plans = plan_tasks(options, resolve_tasks([task]))
+    outcomes = run_tasks(plans, make_run_backend(options), workers=workers, progress=RunProgress())
     if mode != "evalkit":
-        outcomes = [(plan, score_folder(plan.folder, workers=workers, mode=mode)) for plan, _ in outcomes]
+        outcomes = [
+            (plan, rescore(plan.folder, plan.checker, workers=workers, mode=mode)) for plan, _ in outcomes
+        ]
     _report([(str(plan.folder.path), results) for plan, results in outcomes])
 
 
@@ -188,8 +194,12 @@ def merge(
     workers: int | None = typer.Option(None, "--workers", help="scoring processes (default: CPU count)"),
 ) -> None:
     """Combine shards of one run into one folder, re-score and write results.json."""
+    from evalkit.cli.wiring import checker_of
+    from evalkit.core.run_folder import RunFolder
     from evalkit.merge import merge_runs
 
-    target, results, added = merge_runs(list(folders), out=out, workers=workers)
+    source = RunFolder(folders[0])  # merge_runs itself refuses folders that are not runs
+    checker = checker_of(source) if source.exists() else None
+    target, results, added = merge_runs(list(folders), out=out, workers=workers, checker=checker)
     typer.echo(f"merged into {target.path}: {added} samples added")
     _report([(str(target.path), results)])

@@ -1,33 +1,75 @@
-"""`evalkit serve`: a model behind an OpenAI-compatible HTTP API (see evalkit/serve/)."""
+"""`evalkit serve`: a model behind an OpenAI-compatible HTTP API (see evalkit/serve/).
+
+The port is bound before the model loads, so a bad or busy --port is a one-line error at once. This
+module wires the backend into the serve package: the chat template (`backend.render_prompt`, the one the
+run path uses), the context limit (`backend.context_limit`) and the token counter.
+"""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
+import math
+import os
+import time
+from collections.abc import Callable
 from typing import Any
 
 import typer
 
 from evalkit.cli import app
-from evalkit.types import EvalkitError
+from evalkit.core.errors import EvalkitError
+from evalkit.core.types import stable_hash
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+TORCH_BACKENDS = {"sambay", "hf", "vllm"}
 
 
-def max_context_of(backend: Any, model_path: str) -> int | None:
-    """The most tokens (prompt + generated) one request may use: the engine's own limit when it has one,
-    else the backend's model_info()["max_context"], else config.json's max_position_embeddings."""
-    engine_limit = getattr(getattr(backend, "engine", None), "context_limit", None)
-    if engine_limit:
-        return int(engine_limit)
-    info_limit = backend.model_info().get("max_context")
-    if info_limit:
-        return int(info_limit)
-    config = Path(model_path) / "config.json"
-    if config.is_file():
-        limit = json.loads(config.read_text()).get("max_position_embeddings")
-        return int(limit) if limit else None
-    return None
+def max_context_of(backend: Any) -> int | None:
+    """The most tokens (prompt + generated) one request may use, as the backend knows it from its
+    checkpoint: `context_limit` (sambay), else model_info()["max_context"] (hf); None = no limit known."""
+    limit = getattr(backend, "context_limit", None) or backend.model_info().get("max_context")
+    return int(limit) if limit else None
+
+
+def served_model(backend: Any, model_path: str, name: str) -> Any:
+    """What the HTTP layer needs to know about the backend's model, as a ServedModel."""
+    from evalkit.serve.protocol import ServedModel
+    from model_backends.chat import encode_prompt, render_messages
+
+    tokenizer = getattr(backend, "tokenizer", None)
+    render: Callable | None = getattr(backend, "render_prompt", None)
+    if render is None and tokenizer is not None:
+        render = lambda messages: render_messages(tokenizer, messages)  # noqa: E731
+    count = None if tokenizer is None else lambda text: len(encode_prompt(tokenizer, text))
+    return ServedModel(
+        name=name,
+        aliases=(model_path,),
+        max_context=max_context_of(backend),
+        render_prompt=render,
+        count_tokens=count,
+        created=int(time.time()),
+        fingerprint="evalkit-" + stable_hash(backend.model_info(), 12),
+    )
+
+
+def torch_threads(requested: int | None) -> int:
+    """Intra-op threads for a torch backend behind the server: --threads, else OMP_NUM_THREADS, else one
+    fewer than the usable cores (at least 1). The HTTP event loop and the generation loop need a core
+    of their own: an OpenMP pool on every core waits at each barrier for a descheduled thread, which made
+    batched (concurrent) steps many times slower than single requests (benchmarks/serve.py)."""
+    if requested is not None:
+        if requested < 1:
+            raise EvalkitError(f"--threads must be at least 1, got {requested}")
+        return requested
+    env = os.environ.get("OMP_NUM_THREADS", "")
+    if env.isdigit() and int(env) >= 1:
+        return int(env)
+    return max(1, len(os.sched_getaffinity(0)) - 1)
+
+
+def _positive(value: float, flag: str) -> float:
+    if not math.isfinite(value) or value <= 0:
+        raise EvalkitError(f"{flag} must be a positive number of seconds, got {value}")
+    return value
 
 
 @app.command()
@@ -43,38 +85,55 @@ def serve(
     dtype: str = typer.Option("auto", "--dtype"),
     device: str = typer.Option("auto", "--device"),
     request_timeout: float = typer.Option(3600.0, "--request-timeout", help="seconds a request may wait"),
+    body_timeout: float = typer.Option(30.0, "--body-timeout", help="seconds to receive a request body"),
+    threads: int | None = typer.Option(
+        None, "--threads", help="torch CPU threads (default: OMP_NUM_THREADS, else usable cores - 1)"
+    ),
     verbose: bool = typer.Option(False, "--verbose", help="log every HTTP request to stderr"),
 ) -> None:
     """Serve a model over HTTP: /health, /v1/models, /v1/completions, /v1/chat/completions."""
-    from evalkit.serve.app import EvalkitHTTPServer
-    from evalkit.serve.protocol import ServedModel
+    from evalkit.cli.wiring import announce
+    from evalkit.serve.app import ServeSettings, create_app
+    from evalkit.serve.server import bind_socket, serve_forever
     from evalkit.serve.service import GenerationService
-    from model_backends.registry import BackendOptions, make_backend
+    from model_backends.registry import BACKENDS, BackendOptions, make_backend
 
+    settings = ServeSettings(
+        request_timeout=_positive(request_timeout, "--request-timeout"),
+        body_timeout=_positive(body_timeout, "--body-timeout"),
+    )
+    if backend not in BACKENDS:
+        raise EvalkitError(f"unknown backend {backend!r}; choose one of: {', '.join(sorted(BACKENDS))}")
+    if max_slots is not None and max_slots < 1:
+        raise EvalkitError(f"--max-slots must be at least 1, got {max_slots}")
+    intra_op = torch_threads(threads)
+    sock = bind_socket(host, port)  # before the model loads: a busy port fails in a second, not minutes
     if host not in LOOPBACK:
         typer.secho(
             f"warning: listening on {host}: anyone who can reach it can use the model", fg="yellow", err=True
         )
-    options = BackendOptions(model=model, dtype=dtype, device=device, max_slots=max_slots)
-    engine = make_backend(backend, options)
-    tokenizer = getattr(engine, "tokenizer", None)
-    name = served_model_name or model
-    served = ServedModel(
-        name=name, aliases=(model,), max_context=max_context_of(engine, model), tokenizer=tokenizer
-    )
-    service = GenerationService(engine)
+    service = None
     try:
-        server = EvalkitHTTPServer((host, port), service, served, request_timeout, verbose)
-    except OSError as err:
-        service.close()
-        raise EvalkitError(f"cannot listen on {host}:{port}: {err}; pick another --port") from err
-    bound_host, bound_port = server.server_address[:2]
-    # One parseable line: tests and scripts read the port from it when --port 0 was asked for.
-    print(f"evalkit serve: {name} ({backend}) at http://{bound_host}:{bound_port}/v1", flush=True)
-    try:
-        server.serve_forever()
+        if backend in TORCH_BACKENDS:
+            import torch
+
+            torch.set_num_threads(intra_op)
+        engine = make_backend(
+            backend, BackendOptions(model=model, dtype=dtype, device=device, max_slots=max_slots)
+        )
+        announce(engine)
+        name = served_model_name or model
+        service = GenerationService(engine)
+        bound_host, bound_port = sock.getsockname()[:2]
+        shown = f"[{bound_host}]" if ":" in bound_host else bound_host  # an IPv6 address in a URL
+
+        def ready() -> None:  # one parseable line: scripts read the port from it after --port 0
+            print(f"evalkit serve: {name} ({backend}) at http://{shown}:{bound_port}/v1", flush=True)
+
+        serve_forever(create_app(service, served_model(engine, model, name), settings), sock, ready, verbose)
     except KeyboardInterrupt:
         pass
     finally:
-        server.server_close()
-        service.close()
+        sock.close()
+        if service is not None:
+            service.close()

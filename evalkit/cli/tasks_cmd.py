@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from evalkit.cli import app
-from evalkit.types import EvalkitError
+from evalkit.core.errors import EvalkitError
 
 DataDirOption = Annotated[
     Path | None,
@@ -43,8 +43,8 @@ def list_tasks(data_dir: DataDirOption = None) -> None:
 
 def _data_status(task, data_dir: Path | None) -> tuple[str, str]:
     """(problem count or "—", where the data is). Reads local data only; never goes to the Hub."""
-    from evalkit.settings import resolve_data_dir
-    from evalkit.types import DataError
+    from evalkit.core.errors import DataError
+    from evalkit.core.settings import resolve_data_dir
 
     if task.local_file is None:
         return str(len(task.load())), "built in"

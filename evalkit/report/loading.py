@@ -1,20 +1,19 @@
-"""Read run folders (config.json, results.json, completions.jsonl, scores.jsonl) for reports.
+"""Run folders as the reports see them, read through RunFolder (the one reader of a run folder).
 
-Only the documented schema is read (see ARCHITECTURE.md / the runner). A folder with neither
-config.json nor results.json is not a run; a run without results.json, or with `final: false` or
-`metrics.complete: false`, is loaded as incomplete so tables can mark it instead of hiding it.
+A folder with neither config.json nor results.json is not a run; a run without results.json, or with
+`final: false` or `metrics.complete: false`, is loaded as incomplete so tables can mark it instead of
+hiding it. Reports show what a folder says (any schema version, hand-written folders), so config and
+provenance stay plain dicts here; mixing schema versions in one report is refused.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evalkit.types import EvalkitError
-
-SUPPORTED_SCHEMA_VERSIONS: tuple[int, ...] = (1,)
+from evalkit.core.errors import DataError, EvalkitError
+from evalkit.core.run_folder import CONFIG_FILE, RESULTS_FILE, SUPPORTED_SCHEMA_VERSIONS, RunFolder
 
 
 class ReportInputError(EvalkitError):
@@ -55,7 +54,7 @@ class RunRecord:
 
 
 def is_run_dir(path: Path) -> bool:
-    return path.is_dir() and ((path / "config.json").is_file() or (path / "results.json").is_file())
+    return RunFolder(path).is_run()
 
 
 def find_run_dirs(paths: list[Path], skipped: list[Path] | None = None) -> list[Path]:
@@ -70,7 +69,7 @@ def find_run_dirs(paths: list[Path], skipped: list[Path] | None = None) -> list[
     for path in paths:
         if not path.exists():
             raise ReportInputError(f"{path} does not exist; pass a run folder (results/<run_id>) or results/")
-        if path.is_file() and path.name in ("config.json", "results.json"):
+        if path.is_file() and path.name in (CONFIG_FILE, RESULTS_FILE):
             path = path.parent  # a run's own file stands for its folder
         if is_run_dir(path):
             found.append(path)
@@ -91,14 +90,12 @@ def find_run_dirs(paths: list[Path], skipped: list[Path] | None = None) -> list[
     return list(dict.fromkeys(p.resolve() for p in found))
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def _read(read: Any) -> Any:
+    """Run a RunFolder read; its DataError becomes the report's one-line input error."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ReportInputError(f"cannot read {path}: {exc}; is the run folder damaged?") from exc
-    if not isinstance(data, dict):
-        raise ReportInputError(f"{path} is not a JSON object; is the run folder damaged?")
-    return data
+        return read()
+    except (DataError, OSError) as exc:
+        raise ReportInputError(f"{exc}; is the run folder damaged?") from exc
 
 
 def load_run(path: Path) -> RunRecord:
@@ -108,8 +105,9 @@ def load_run(path: Path) -> RunRecord:
         raise ReportInputError(
             f"{path} is not a run folder (no config.json or results.json); pass results/<run_id>"
         )
-    header = _read_json(path / "config.json") if (path / "config.json").is_file() else {}
-    results = _read_json(path / "results.json") if (path / "results.json").is_file() else {}
+    folder = RunFolder(path)
+    header = _read(folder.header_dict) or {}
+    results = _read(folder.results_dict) or {}
     config = results.get("config") or header.get("config") or {}
     version = results.get("schema_version", header.get("schema_version"))
     if not isinstance(version, int):
@@ -145,65 +143,43 @@ def load_runs(paths: list[Path], skipped: list[Path] | None = None) -> list[RunR
     return runs
 
 
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    if not path.is_file():
-        return []
-    records = []
-    lines = path.read_text(encoding="utf-8").splitlines()
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError as exc:
-            # An interrupted append can leave a torn last line; anything earlier is real damage.
-            if number == len(lines):
-                break
-            raise ReportInputError(f"{path}:{number} is not valid JSON ({exc.msg})") from exc
-    return records
-
-
 def read_samples(run: RunRecord) -> list[dict[str, Any]]:
     """Every completion joined with its score, sorted by (problem_id, sample_index).
 
     Keys: problem_id, sample_index, text, gold, extracted, correct (bool|None when unscored), reason,
     finish_reason, num_generated_tokens.
     """
-    # Sharded runs append to completions.shard-I-of-N.jsonl; the first stored copy of a sample wins.
-    files = [run.path / "completions.jsonl", *sorted(run.path.glob("completions.shard-*.jsonl"))]
-    completions = [record for path in files for record in _read_jsonl(path)]
-    scores = {(s["problem_id"], s["sample_index"]): s for s in _read_jsonl(run.path / "scores.jsonl")}
+    folder = RunFolder(run.path)
+    completions = _read(folder.completions)  # shard files included, first stored copy of a sample wins
+    scores = {s.key: s for s in _read(folder.scores)}
     samples: dict[tuple[str, int], dict[str, Any]] = {}
     for comp in completions:
-        key = (comp["problem_id"], comp["sample_index"])
-        if key in samples:
-            continue
-        score = scores.get(key, {})
-        samples[key] = {
-            "problem_id": comp["problem_id"],
-            "sample_index": comp["sample_index"],
-            "text": comp.get("text", ""),
-            "gold": score.get("gold", comp.get("gold")),
-            "extracted": score.get("extracted"),
-            "correct": score.get("correct"),
-            "reason": score.get("reason"),
-            "finish_reason": comp.get("finish_reason"),
-            "num_generated_tokens": comp.get("num_generated_tokens"),
+        score = scores.get(comp.key)
+        samples[comp.key] = {
+            "problem_id": comp.problem_id,
+            "sample_index": comp.sample_index,
+            "text": comp.text,
+            "gold": score.gold if score else comp.gold,
+            "extracted": score.extracted if score else None,
+            "correct": score.correct if score else None,
+            "reason": score.reason if score else None,
+            "finish_reason": comp.finish_reason,
+            "num_generated_tokens": comp.num_generated_tokens,
         }
     # Scores without a completion line (completions trimmed by hand) still count for plots.
     for key, score in scores.items():
         samples.setdefault(
             key,
             {
-                "problem_id": key[0],
-                "sample_index": key[1],
+                "problem_id": score.problem_id,
+                "sample_index": score.sample_index,
                 "text": None,
-                "gold": score.get("gold"),
-                "extracted": score.get("extracted"),
-                "correct": score.get("correct"),
-                "reason": score.get("reason"),
-                "finish_reason": score.get("finish_reason"),
-                "num_generated_tokens": score.get("num_generated_tokens"),
+                "gold": score.gold,
+                "extracted": score.extracted,
+                "correct": score.correct,
+                "reason": score.reason,
+                "finish_reason": score.finish_reason,
+                "num_generated_tokens": score.num_generated_tokens,
             },
         )
     return [samples[key] for key in sorted(samples, key=lambda k: (str(k[0]), int(k[1])))]

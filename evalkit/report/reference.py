@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evalkit.types import EvalkitError
+from evalkit.core.errors import EvalkitError
 
 DEFAULT_REFERENCE = "phi4_mini_flash_model_card"
 REFERENCE_FORMAT = "evalkit-reference"

@@ -9,8 +9,8 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
+from evalkit.core.errors import EvalkitError
 from evalkit.report.leaderboard import Cell, Leaderboard, Row, leaderboard_frame
-from evalkit.types import EvalkitError
 
 FORMATS = ("md", "csv", "html", "latex")
 OURS_DECIMALS = 1  # our CIs are several points wide; more digits would be noise

@@ -8,13 +8,21 @@ killed and replaced; its item is scored False with reason "timeout".
 Workers come from a forkserver that imported sympy and math-verify once, so replacing a killed worker
 costs a fork, not a fresh interpreter, and forking is safe even if the caller runs threads (torch).
 As with any multiprocessing code, a script calling `score_many` needs an `if __name__ == "__main__":`
-guard (the forkserver imports the main module). The warm pool is shared per process: call `score_many`
-from one thread at a time.
+guard (the forkserver imports the main module).
+
+The workers belong to a `ScoringPool` that its caller creates, passes and closes; there is no
+process-wide pool:
+
+    with ScoringPool(workers) as pool:           # `evalkit run`: one pool for every task of the run
+        verdicts = score_many(items, pool=pool)
+    score_many(items, workers=4)                 # one batch: a pool for this call only
+
+A pool serves one thread at a time.
 """
 
 from __future__ import annotations
 
-import atexit
+import logging
 import multiprocessing
 import os
 import time
@@ -61,6 +69,9 @@ def _die_with_parent() -> None:
 
 def _worker_main(conn: Connection) -> None:
     _die_with_parent()
+    # This process exists to judge answers: math-verify's parse warnings are verdicts here, not news, and
+    # its stderr is the user's terminal.
+    logging.getLogger("math_verify").setLevel(logging.ERROR)
     run_job(_WARMUP)  # build the LaTeX parser before the first timed job
     conn.send(_READY)
     while True:
@@ -155,30 +166,47 @@ class WorkerPool:
         worker.job_index = None
 
 
-_shared: WorkerPool | None = None
-
-
-def _shared_pool(needed: int, requested: int) -> WorkerPool:
-    """One warm pool per process, reused across calls (start-up is the slow part on a loaded machine)."""
-    global _shared
-    if _shared is None or not needed <= _shared.size <= requested:
-        if _shared is not None:
-            _shared.close()
-        _shared = WorkerPool(needed)
-    return _shared
-
-
-@atexit.register
-def _close_shared() -> None:
-    if _shared is not None:
-        _shared.close()
-
-
 def default_workers() -> int:
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:
         return os.cpu_count() or 1
+
+
+class ScoringPool:
+    """The checker's worker processes, owned by the caller: `with ScoringPool(workers) as pool: ...`.
+
+    Workers start with the first batch that needs sympy (batches of cheap answers start none) and serve
+    every later batch, so one run pays their start-up once; leaving the `with` (or `close()`) kills them.
+    `workers` None = one per CPU this process may use; 0 or 1 = one worker, so the timeout always holds.
+    """
+
+    def __init__(self, workers: int | None = None) -> None:
+        self.workers = max(1, workers if workers is not None else default_workers())
+        self._pool: WorkerPool | None = None
+
+    @property
+    def running(self) -> int:
+        """Worker processes alive now (0 before the first batch that needs one, and after close)."""
+        return 0 if self._pool is None else sum(w.process.is_alive() for w in self._pool.workers)
+
+    def run(self, jobs: Sequence[VerifyJob], timeout: float, on_done: Callable[[int], None]) -> list[Verdict]:
+        needed = min(self.workers, len(jobs))
+        if self._pool is None or self._pool.size < needed:  # grow to what this batch can use
+            self.close()
+            self._pool = WorkerPool(needed)
+        return self._pool.run(jobs, timeout, on_done)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
+    def __enter__(self) -> ScoringPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def plan(
@@ -204,6 +232,7 @@ def plan(
 def score_many(
     items: Sequence[ScoreItem],
     *,
+    pool: ScoringPool | None = None,
     workers: int | None = None,
     timeout: float = 10.0,
     mode: str = "evalkit",
@@ -212,8 +241,8 @@ def score_many(
     """Verdicts for `items`, in input order, identical for any worker count.
 
     Extraction and the cheap checks run here; each distinct (gold, extracted answer, answer type) left
-    over is verified once, in a worker process, under a hard `timeout` seconds of wall clock.
-    `workers` = 0 or 1 still uses one worker process, so the timeout always holds.
+    over is verified once, in a worker process of `pool`, under a hard `timeout` seconds of wall clock.
+    Without a pool, one of `workers` processes is made for this call and closed before it returns.
     `progress(n)` is called with the number of items just finished (an increment).
     """
     report = progress or (lambda n: None)
@@ -222,10 +251,11 @@ def score_many(
     if decided:
         report(decided)
     if jobs:
-        requested = max(1, workers if workers is not None else default_workers())
-        results = _shared_pool(min(requested, len(jobs)), requested).run(
-            jobs, timeout, lambda j: report(len(owners[j]))
-        )
+        if pool is None:
+            with ScoringPool(workers) as own:
+                results = own.run(jobs, timeout, lambda j: report(len(owners[j])))
+        else:
+            results = pool.run(jobs, timeout, lambda j: report(len(owners[j])))
         for job_owners, verdict in zip(owners, results, strict=True):
             for i in job_owners:
                 verdicts[i] = verdict

@@ -1,142 +1,262 @@
-"""The HTTP layer of `evalkit serve`: a standard-library ThreadingHTTPServer whose handler threads parse
-and validate requests, hand them to the one GenerationService, and wait for their completions.
+"""The HTTP layer of `evalkit serve`: a Starlette (ASGI) app that validates requests, hands them to the one
+GenerationService and answers whole or streamed (server-sent events).
 
-Endpoints: GET /health, GET /v1/models, POST /v1/completions, POST /v1/chat/completions.
-Every error is a JSON body `{"error": {"message", "type", "code"}}` with a 4xx/5xx status; a handler
-never lets an exception escape (that would drop the connection without an answer).
+Why Starlette + uvicorn and plain StreamingResponse SSE: routing, HTTP/1.1 parsing (h11), keep-alive,
+chunked bodies and client-disconnect signalling are a solved problem there, and the app stays one small
+async file. OpenAI's stream format is only `data: <json>\\n\\n` lines and `data: [DONE]` (no event names,
+ids or retry fields), so a StreamingResponse of those bytes is all it needs; sse-starlette would add a
+dependency for features the OpenAI SDK never reads. Starlette's StreamingResponse also watches the
+connection and cancels the stream when the client leaves, which is where the abort hooks in.
+
+Endpoints: GET /health, GET /v1/models, GET /v1/models/{id}, POST /v1/completions,
+POST /v1/chat/completions. Every error is `{"error": {"message", "type", "param", "code"}}` with a
+4xx/5xx status (an error after a stream began is sent as one `data: {"error": ...}` event).
+
+Timeouts: a request body must arrive within `body_timeout` seconds (else 408 and the connection is
+closed: a client that sends less than its Content-Length can't hold it); generation may take
+`request_timeout` seconds (else 504, or an error event when streaming, and the samples are aborted).
+Disconnects: a client that goes away while its samples run (streaming or not) gets them aborted.
 """
 
 from __future__ import annotations
 
-import json
-import sys
-import time
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import asyncio
+import contextlib
+from dataclasses import dataclass
 from typing import Any
 
-from evalkit.serve.protocol import ApiError, ServedModel, build_response, parse_request
-from evalkit.serve.service import GenerationService, RequestRejected, ServiceError
-from evalkit.types import EvalkitError, stable_hash
+import anyio
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
 
-MAX_BODY_BYTES = 16 * 1024 * 1024
-ROUTES = {"/v1/completions": "completions", "/v1/chat/completions": "chat"}
-
-
-class EvalkitHTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 512  # the listen backlog: bursts of concurrent clients must not be refused
-
-    def __init__(
-        self,
-        address: tuple[str, int],
-        service: GenerationService,
-        model: ServedModel,
-        request_timeout: float = 3600.0,
-        verbose: bool = False,
-    ) -> None:
-        super().__init__(address, Handler)
-        self.service = service
-        self.model = model
-        self.request_timeout = request_timeout
-        self.verbose = verbose
-        self.created = int(time.time())
-        self.fingerprint = "evalkit-" + stable_hash(service.backend.model_info(), 12)
+from evalkit.core.types import Completion
+from evalkit.serve.protocol import ApiError, Endpoint, ServedModel, ServeRequest, parse_json, parse_request
+from evalkit.serve.responses import DONE, PING, ChunkWriter, build_response, error_event, model_entry
+from evalkit.serve.service import GenerationService, RequestAborted, RequestRejected, ServiceError, Ticket
 
 
-class Handler(BaseHTTPRequestHandler):
-    server: EvalkitHTTPServer
-    protocol_version = "HTTP/1.1"  # keep-alive, so clients reuse connections
+@dataclass(frozen=True)
+class ServeSettings:
+    request_timeout: float = 3600.0  # seconds one request may wait for its samples
+    body_timeout: float = 30.0  # seconds to receive a request body once its headers arrived
+    max_body_bytes: int = 16 * 1024 * 1024
+    ping_interval: float = 15.0  # SSE keep-alive comment while a stream waits for its samples
 
-    def log_message(self, format: str, *args: Any) -> None:
-        if self.server.verbose:
-            sys.stderr.write(f"{self.address_string()} {format % args}\n")
 
-    def _send(self, status: int, payload: dict) -> None:
-        blob = json.dumps(payload).encode()
+def _error(err: ApiError) -> JSONResponse:
+    # The body of a 408/413 was not read to its end: the connection cannot be reused.
+    headers = {"Connection": "close"} if err.status in (408, 413) else None
+    return JSONResponse(err.body(), status_code=err.status, headers=headers)
+
+
+def _service_error(err: ServiceError) -> ApiError:
+    if isinstance(err, RequestRejected):
+        return ApiError(400, str(err), "request_rejected")
+    return ApiError(503, str(err), "service_unavailable", "server_error")
+
+
+class _Inbox:
+    """A ticket listener that hands the generation thread's events to this request's event loop."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.queue: asyncio.Queue[Completion | None] = asyncio.Queue()
+
+    def __call__(self, item: Completion | None) -> None:
+        with contextlib.suppress(RuntimeError):  # the event loop is closed: the server is shutting down
+            self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
+
+
+class _AbortingStream(StreamingResponse):
+    """A StreamingResponse that aborts its ticket however it ends (finished, cancelled, client gone),
+    even when the client left before the first chunk was produced."""
+
+    def __init__(self, content: Any, on_close: Any) -> None:
+        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        super().__init__(content, media_type="text/event-stream", headers=headers)
+        self.on_close = on_close
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         try:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(blob)))
-            self.end_headers()
-            self.wfile.write(blob)
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True  # the client left before its answer; nothing to tell it
+            await super().__call__(scope, receive, send)
+        finally:
+            self.on_close()
 
-    def _error(self, err: ApiError) -> None:
-        self._send(err.status, err.body())
 
-    def do_GET(self) -> None:  # noqa: N802 (the http.server naming)
-        path = self.path.split("?", 1)[0].rstrip("/")
-        service = self.server.service
-        if path == "/health":
-            ok = service.healthy
-            status = HTTPStatus.OK if ok else HTTPStatus.SERVICE_UNAVAILABLE
-            self._send(
-                status,
-                {
-                    "status": "ok" if ok else "down",
-                    "in_flight": service.in_flight,
-                    "failure": service.failure,
-                    "slots": service.slot_usage(),
-                },
-            )
-        elif path == "/v1/models":
-            entry = {
-                "id": self.server.model.name,
-                "object": "model",
-                "created": self.server.created,
-                "owned_by": "evalkit",
-            }
-            if self.server.model.max_context is not None:
-                entry["max_model_len"] = self.server.model.max_context
-            self._send(HTTPStatus.OK, {"object": "list", "data": [entry]})
+async def _until_disconnected(request: Request) -> None:
+    """Return when the client closes the connection (its body has been read: nothing else comes)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+def create_app(service: GenerationService, model: ServedModel, settings: ServeSettings = ServeSettings()):
+    async def read_body(request: Request) -> bytes:
+        length = request.headers.get("content-length")
+        if length is not None and not length.isdigit():
+            raise ApiError(400, f"bad Content-Length {length!r}", "bad_content_length")
+        if length is not None and int(length) > settings.max_body_bytes:
+            raise ApiError(413, f"the body is larger than {settings.max_body_bytes} bytes", "body_too_large")
+        chunks, size = [], 0
+        try:
+            with anyio.fail_after(settings.body_timeout):
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > settings.max_body_bytes:
+                        raise ApiError(
+                            413, f"the body is larger than {settings.max_body_bytes} bytes", "body_too_large"
+                        )
+                    chunks.append(chunk)
+        except TimeoutError as err:
+            expected = f" of the {length} announced" if length is not None else ""
+            raise ApiError(
+                408,
+                f"the request body did not arrive within {settings.body_timeout:g} s "
+                f"({size} bytes{expected}); send the whole body at once",
+                "body_timeout",
+            ) from err
+        return b"".join(chunks)
+
+    async def wait_whole(request: Request, parsed: ServeRequest) -> Response:
+        inbox = _Inbox()
+        ticket = service.submit(parsed.generation, inbox)
+        gone = asyncio.ensure_future(_until_disconnected(request))
+        try:
+            deadline = inbox.loop.time() + settings.request_timeout
+            while not ticket.done.is_set():
+                remaining = deadline - inbox.loop.time()
+                if remaining <= 0:
+                    service.abort(ticket, "timed out")
+                    return _error(
+                        ApiError(
+                            504,
+                            f"generation did not finish within {settings.request_timeout:g} s",
+                            "timeout",
+                            "server_error",
+                        )
+                    )
+                getting = asyncio.ensure_future(inbox.queue.get())
+                await asyncio.wait({getting, gone}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
+                getting.cancel()
+                if gone.done():
+                    service.abort(ticket, "the client disconnected")
+                    return Response(status_code=499)  # nobody reads it
+            return JSONResponse(build_response(parsed.endpoint, model, ticket.result()))
+        except ServiceError as err:
+            return _error(_service_error(err))
+        finally:
+            gone.cancel()
+            service.abort(ticket, "the request ended")  # no-op once answered; frees work on cancellation
+
+    async def stream_events(parsed: ServeRequest, ticket: Ticket, inbox: _Inbox):
+        writer = ChunkWriter(parsed.endpoint, model, parsed.include_usage)
+        if parsed.endpoint == "chat":
+            for index in range(parsed.generation.n):
+                yield writer.opening(index)
         else:
-            self._error(ApiError(404, f"no route GET {path}", "not_found"))
-
-    def do_POST(self) -> None:  # noqa: N802
+            yield PING  # the completions format has no opening chunk: show the stream is alive at once
+        deadline = inbox.loop.time() + settings.request_timeout
+        while True:
+            remaining = deadline - inbox.loop.time()
+            if remaining <= 0:
+                service.abort(ticket, "timed out")
+                yield error_event(
+                    f"generation did not finish within {settings.request_timeout:g} s", "timeout"
+                )
+                return
+            try:
+                item = await asyncio.wait_for(inbox.queue.get(), min(settings.ping_interval, remaining))
+            except asyncio.TimeoutError:  # (TimeoutError itself only from Python 3.11 on)
+                yield PING
+                continue
+            if item is None:
+                break
+            yield writer.text(item.sample_index, item.text)
+            yield writer.finish(item.sample_index, item.finish_reason)
         try:
-            self._handle_post()
+            completions = ticket.result()
+        except RequestAborted:
+            return
+        except ServiceError as err:
+            api = _service_error(err)
+            yield error_event(api.message, api.code, api.type)
+            return
+        if parsed.include_usage:
+            yield writer.usage(completions)
+        yield DONE
+
+    async def generate(request: Request, endpoint: Endpoint) -> Response:
+        try:
+            parsed = parse_request(parse_json(await read_body(request)), endpoint, model)
         except ApiError as err:
-            self._error(err)
-        except Exception as err:  # the last guard: answer 500 instead of dropping the connection
-            self._error(
+            return _error(err)
+        except ClientDisconnect:
+            return Response(status_code=499)
+        if not parsed.stream:
+            try:
+                return await wait_whole(request, parsed)
+            except ServiceError as err:  # submit() on a stopped service
+                return _error(_service_error(err))
+        inbox = _Inbox()
+        try:
+            ticket = service.submit(parsed.generation, inbox)
+        except ServiceError as err:
+            return _error(_service_error(err))
+        return _AbortingStream(
+            stream_events(parsed, ticket, inbox), lambda: service.abort(ticket, "the client disconnected")
+        )
+
+    async def chat(request: Request) -> Response:
+        return await generate(request, "chat")
+
+    async def completions(request: Request) -> Response:
+        return await generate(request, "completions")
+
+    async def models(request: Request) -> Response:
+        return JSONResponse({"object": "list", "data": [model_entry(model)]})
+
+    async def one_model(request: Request) -> Response:
+        asked = request.path_params["model_id"]
+        if not model.accepts(asked):
+            return _error(
                 ApiError(
-                    500, f"internal error: {type(err).__name__}: {err}", "internal_error", "server_error"
+                    404,
+                    f"the model {asked!r} does not exist here; this server has {model.name!r}",
+                    "model_not_found",
+                    param="model",
                 )
             )
+        return JSONResponse(model_entry(model))
 
-    def _read_json(self) -> Any:
-        length = self.headers.get("Content-Length")
-        if length is None or not length.isdigit():
-            raise ApiError(411, "a Content-Length header is required", "length_required")
-        if int(length) > MAX_BODY_BYTES:
-            raise ApiError(413, f"the body is larger than {MAX_BODY_BYTES} bytes", "body_too_large")
-        raw = self.rfile.read(int(length))
-        try:
-            return json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise ApiError(400, f"malformed JSON: {err}", "invalid_json") from err
+    async def health(request: Request) -> Response:
+        ok = service.healthy
+        body = {
+            "status": "ok" if ok else "down",
+            "in_flight": service.in_flight,
+            "failure": service.failure,
+            "slots": service.slot_usage(),
+            "steps": service.steps,
+        }
+        return JSONResponse(body, status_code=200 if ok else 503)
 
-    def _handle_post(self) -> None:
-        path = self.path.split("?", 1)[0].rstrip("/")
-        endpoint = ROUTES.get(path)
-        body = self._read_json()  # read the body first, so a keep-alive connection stays in sync
-        if endpoint is None:
-            raise ApiError(404, f"no route POST {path}", "not_found")
-        try:
-            request = parse_request(body, endpoint, self.server.model)
-        except EvalkitError as err:  # e.g. no chat template for the chat endpoint
-            raise ApiError(400, str(err), "invalid_request") from err
-        try:
-            completions = self.server.service.generate(request, timeout=self.server.request_timeout)
-        except RequestRejected as err:
-            raise ApiError(400, str(err), "request_rejected") from err
-        except ServiceError as err:
-            raise ApiError(503, str(err), "service_unavailable", "server_error") from err
-        except TimeoutError as err:
-            raise ApiError(504, f"generation did not finish: {err}", "timeout", "server_error") from err
-        self._send(
-            HTTPStatus.OK,
-            build_response(endpoint, self.server.model.name, completions, self.server.fingerprint),
-        )
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        what = "no route" if exc.status_code == 404 else "method not allowed for"
+        code = "not_found" if exc.status_code == 404 else "method_not_allowed"
+        return _error(ApiError(exc.status_code, f"{what} {request.method} {request.url.path}", code))
+
+    async def internal_error(request: Request, exc: Exception) -> Response:
+        message = f"internal error: {type(exc).__name__}: {exc}"
+        return _error(ApiError(500, message, "internal_error", "server_error"))
+
+    routes = [
+        Route("/health", health, methods=["GET"]),
+        Route("/v1/models", models, methods=["GET"]),
+        Route("/v1/models/{model_id:path}", one_model, methods=["GET"]),
+        Route("/v1/completions", completions, methods=["POST"]),
+        Route("/v1/chat/completions", chat, methods=["POST"]),
+    ]
+    handlers = {HTTPException: http_error, Exception: internal_error}
+    return Starlette(routes=routes, exception_handlers=handlers)

@@ -104,8 +104,7 @@ def random_state_dict(config_dict: dict[str, Any], seed: int = 0) -> dict[str, t
     """Random fp32 weights under the published tensor names, scaled so activations stay O(1) and every
     path (window, lambda, memory, SSM decay) visibly changes the logits."""
     from model_backends.sambay.model import SambaYForCausalLM
-
-    from .config import SambaYConfig
+    from model_backends.sambay.model.config import SambaYConfig
 
     config = SambaYConfig.from_dict(config_dict)
     gen = torch.Generator().manual_seed(seed)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from benchmarks.engine_bench import roofline, workloads
-from model_backends.sambay.config import SambaYConfig
+from model_backends.sambay.model.config import SambaYConfig
 
 
 def test_sambay_bytes_per_step_match_the_spec():
@@ -124,3 +124,133 @@ def test_a_tiny_run_writes_the_issue_figures(tmp_path):
         assert result["transformer"]["workloads"][name]["predicted"]["tokens_per_second"] > 0
     assert set(result["targets"]) == {"speedup_paper", "roofline_fraction", "host_overhead_share"}
     assert all(isinstance(t["met"], bool) for t in result["targets"].values())
+
+
+# ---------------------------------------------------------------------------------------- parts and presets
+def test_gpu_preset_measures_the_targets_point_first_and_the_corners_the_predictions_need():
+    from benchmarks import engine
+    from benchmarks.engine_bench.targets import TARGET_POINT
+
+    args = engine.parse(["--device", "cuda", "--config", "published"])
+    assert args.points[0] == TARGET_POINT
+    needed = {(b, c) for b in (1, 16, 256) for c in (2048, 32768)} | {(64, 2048), (64, 32768)}
+    assert needed <= set(args.points) and len(set(args.points)) == len(args.points)
+    slots, max_seq_len = engine.evalkit_run.engine_size(args, engine.make_workloads(args, vocab=100))
+    assert slots == 256 and max_seq_len == 2048 + 32768  # the paper workload's longest sample
+
+
+@pytest.mark.parametrize(
+    "argv, points",
+    [
+        (["--points", "4x64,1x16"], [(4, 64), (1, 16)]),
+        (["--grid-batches", "1,4", "--grid-contexts", "16,64"], [(1, 16), (4, 16), (1, 64), (4, 64)]),
+        ([], [(b, c) for c in (128, 512, 1024) for b in (1, 4, 16)]),  # the CPU preset
+    ],
+)
+def test_points_come_from_points_or_the_grid_product(argv, points):
+    from benchmarks import engine
+
+    assert engine.parse(argv).points == points
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--points", "64by8192"],
+        ["--points", "0x16"],
+        ["--grid-batches", "1,4"],
+        ["--points", "1x16", "--grid-batches", "1", "--grid-contexts", "16"],
+        ["--part", "grid", "--evalkit-from", "x.json"],
+        ["--part", "baseline", "--evalkit-from", "/no/such.json"],
+    ],
+)
+def test_bad_options_exit_2_with_a_message(argv, capsys):
+    from benchmarks import engine
+
+    with pytest.raises(SystemExit) as exc:
+        engine.parse(argv)
+    assert exc.value.code == 2 and "error:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "prompt, top, grid, count, want",
+    [
+        (2048, 34806, [2048, 8192, 32768], 3, [2048, 8192, 34806]),  # the middle goal 18K: 8K is nearer
+        (150, 32901, [2048, 8192, 32768], 3, [150, 8192, 32901]),
+        (2048, 34806, [2048, 8192, 32768], 4, [2048, 8192, 32768, 34806]),
+        (16, 59, [16, 64], 3, [16, 59]),  # nothing between: the two ends
+        (16, 59, [16, 32], 1, [16]),
+    ],
+)
+def test_baseline_contexts_span_prompt_to_last_step(prompt, top, grid, count, want):
+    from benchmarks.engine_bench.phi3_run import contexts_for
+
+    assert contexts_for(prompt, top, grid, count) == want
+
+
+def test_budget_allows_what_fits_and_records_what_it_skips():
+    from benchmarks.engine_bench.budget import Budget
+
+    budget = Budget(seconds=100.0)
+    assert budget.allows("small", 10.0) and budget.skipped == []
+    assert not budget.allows("large", 1000.0)
+    assert budget.skipped[0]["stage"] == "large" and 90 < budget.skipped[0]["seconds_left"] <= 100
+    assert Budget(None).allows("anything", 1e9)
+
+
+PREDICTED = {"paper": {"tokens_per_second": 1000.0}, "eval": {"tokens_per_second": 500.0}}
+
+
+@pytest.mark.parametrize(
+    "compiled_over_eager, measured, baseline",
+    [(None, 10.0, "eager"), (1.2, 10.0, "eager"), (0.8, 8.0, "compiled")],
+    ids=["eager-only", "compiled-slower", "compiled-faster"],
+)
+def test_speedup_target_is_judged_against_the_faster_baseline(compiled_over_eager, measured, baseline):
+    from benchmarks.engine_bench.targets import targets
+
+    theirs = {n: {"predicted": {"tokens_per_second": 100.0}} for n in PREDICTED}
+    result = {"evalkit_from": {"predicted": PREDICTED}, "transformer": {"workloads": theirs}}
+    if compiled_over_eager is not None:
+        result["transformer"]["compiled_check"] = {"compiled_over_eager": compiled_over_eager}
+    t = targets(result)
+    assert set(t) == {"speedup_paper"}  # no grid here: no roofline or host-overhead figure
+    assert t["speedup_paper"]["measured"] == measured and baseline in t["speedup_paper"]["baseline"]
+    assert t["speedup_paper"]["met"] == (measured >= 10) and t["speedup_paper"]["gap"] == measured - 10
+    assert result["speedup_over_transformer"] == {"paper": 10.0, "eval": 5.0}
+
+
+@pytest.mark.slow
+def test_grid_and_baseline_parts_run_apart_and_join_through_the_grid_json(tmp_path):
+    """--part grid under a budget too small for the check runs skips them (and says so); --part baseline
+    then reads its predictions for the speedups, with generate's chunked prefill."""
+    from benchmarks import engine
+
+    args = "--config tiny --slots 4 --paper 16,4,48 --eval 3,4,8,16,48 --points 4x32,1x16,4x64"
+    args += " --grid-steps 3 --check-scale 4 --check-problems 2 --baseline-steps 3 --threads 1"
+    grid = engine.main(
+        [*args.split(), "--part", "grid", "--time-budget", "0.01", "--out", str(tmp_path / "g.json")]
+    )
+    # the first point (the targets') always runs; the budget leaves out the rest and the check runs
+    assert grid["complete"] and [(r["batch"], r["context"]) for r in grid["evalkit"]["grid"]] == [(4, 32)]
+    assert [s["stage"] for s in grid["budget_skipped"]] == [
+        "grid point 1x16",
+        "grid point 4x64",
+        "check run paper",
+        "check run eval",
+    ]
+    assert grid["evalkit"]["checks"] == {} and set(grid["evalkit"]["predicted"]) == {"paper", "eval"}
+    assert set(grid["targets"]) == {"roofline_fraction", "host_overhead_share"}
+    assert grid["targets"]["roofline_fraction"]["at"] == [4, 32]  # the row nearest 64 x 8K
+    base = engine.main(
+        [*args.split(), "--part", "baseline", "--baseline-prefill-chunk", "8", "--evalkit-from", str(tmp_path / "g.json"),
+         "--out", str(tmp_path / "b.json")]
+    )  # fmt: skip
+    assert "evalkit" not in base and base["evalkit_from"]["predicted"] == grid["evalkit"]["predicted"]
+    for name in ("paper", "eval"):
+        w = base["transformer"]["workloads"][name]
+        assert w["predicted"]["tokens_per_second"] > 0 and w["out_of_memory"] == []
+    assert base["transformer"]["prefill_chunk"] == 8 and not base["transformer"]["compiled"]
+    assert base["transformer"]["generate_options_missing"] == []
+    assert set(base["targets"]) == {"speedup_paper"} and base["speedup_over_transformer"]["paper"] > 0
+    assert json.loads((tmp_path / "b.json").read_text())["complete"] is True

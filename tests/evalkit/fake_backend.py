@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from evalkit.types import Completion, GenerationRequest
+from evalkit.core.types import Completion, GenerationRequest
 from model_backends.registry import BackendOptions
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.storage import RunFolder
+from evalkit.core.run_folder import RunFolder
 
 REPO = Path(__file__).resolve().parents[2]
 FAKE = [sys.executable, "-m", "tests.evalkit.fake_backend"]  # the evalkit CLI + the seeded test backend
@@ -61,6 +61,19 @@ def cli(command: list[str], *args: str, **kwargs) -> subprocess.CompletedProcess
             ["--task", "arith-demo", "--backend", "replay", "--from", "pyproject.toml", "--top-p", "0"],
             "--top-p",
         ),
+        (
+            [
+                "--task",
+                "arith-demo",
+                "--backend",
+                "replay",
+                "--from",
+                "pyproject.toml",
+                "--temperature",
+                "nan",
+            ],
+            "--temperature must be a finite number >= 0, got nan",
+        ),
     ],
     ids=lambda v: v if isinstance(v, str) else None,
 )
@@ -98,7 +111,7 @@ def test_kill_9_then_resume_equals_an_uninterrupted_run(tmp_path):
     [folder_path] = list(killed_out.iterdir())
     interrupted = RunFolder(folder_path)
     stored_before = len(interrupted.completions())
-    assert 8 <= stored_before < 40 and not interrupted.results_path.exists()
+    assert 8 <= stored_before < 40 and not interrupted.has_results()
 
     assert cli(FAKE, "run", *args, "--out", str(killed_out)).returncode == 0
     assert cli(FAKE, "run", *args, "--out", str(clean_out)).returncode == 0
@@ -108,12 +121,12 @@ def test_kill_9_then_resume_equals_an_uninterrupted_run(tmp_path):
     assert len(keys) == len(set(keys)) == 40  # exactly n x problems, no duplicates
 
     def key(r):
-        return (r["problem_id"], r["sample_index"])
+        return r.key
 
     assert sorted(interrupted.completions(), key=key) == sorted(clean.completions(), key=key)
     assert sorted(interrupted.scores(), key=key) == sorted(clean.scores(), key=key)
-    assert interrupted.results()["metrics"] == clean.results()["metrics"]
-    assert interrupted.results()["final"] is True
+    assert interrupted.results().metrics == clean.results().metrics
+    assert interrupted.results().final is True
 
 
 def test_score_rewrites_results_and_merge_combines_shards(tmp_path):
@@ -121,7 +134,7 @@ def test_score_rewrites_results_and_merge_combines_shards(tmp_path):
     assert cli(FAKE, "run", *args, "--shard", "1/2").returncode == 0
     [folder_path] = list((tmp_path / "r").iterdir())
     folder = RunFolder(folder_path)
-    assert folder.results()["final"] is False
+    assert folder.results().final is False
     done = cli(FAKE, "run", *args, "--shard", "2/2")
     assert done.returncode == 0 and "final" in done.stdout
     before = folder.results()
@@ -129,11 +142,12 @@ def test_score_rewrites_results_and_merge_combines_shards(tmp_path):
     done = cli(EVALKIT, "score", str(folder_path), "--workers", "1")
     assert done.returncode == 0, done.stderr
     after = folder.results()
-    assert after["metrics"] == before["metrics"] and len(folder.scores()) == 12
-    assert after["provenance"]["scoring"]["checker_version"] == after["config"]["checker_version"]
+    assert after.metrics == before.metrics and len(folder.scores()) == 12
+    assert after.provenance.scoring.checker_version == after.config.checker_version
+    assert after.provenance.model_info == before.provenance.model_info  # re-scoring keeps provenance
     done = cli(EVALKIT, "merge", str(folder_path), "--out", str(tmp_path / "m"), "--workers", "1")
     assert done.returncode == 0, done.stderr
-    assert RunFolder(tmp_path / "m" / folder_path.name).results()["metrics"] == before["metrics"]
+    assert RunFolder(tmp_path / "m" / folder_path.name).results().metrics == before.metrics
 
 
 def test_score_a_bare_jsonl_with_task(tmp_path):
@@ -146,5 +160,5 @@ def test_score_a_bare_jsonl_with_task(tmp_path):
     assert done.returncode == 0, done.stderr
     [folder_path] = list((tmp_path / "r").iterdir())
     results = RunFolder(folder_path).results()
-    assert results["config"]["backend"] == "replay" and results["config"]["n"] == 1
-    assert results["final"] is True and results["metrics"]["num_problems"] == 30
+    assert results.config.backend == "replay" and results.config.n == 1
+    assert results.final is True and results.metrics["num_problems"] == 30

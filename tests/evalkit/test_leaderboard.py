@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from evalkit.core.errors import EvalkitError
 from evalkit.report import (
     ReportInputError,
     build_leaderboard,
@@ -21,7 +22,6 @@ from evalkit.report import (
     parse_reference,
     render_leaderboard,
 )
-from evalkit.types import EvalkitError
 from tests.evalkit.test_report_fixtures import write_run
 
 FLASH = "microsoft/Phi-4-mini-flash-reasoning"

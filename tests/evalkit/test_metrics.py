@@ -137,13 +137,17 @@ def test_metrics_values_and_schema():
     }  # fmt: skip
 
 
-def test_bootstrap_reproducible_for_a_seed_and_different_for_another():
+def test_bootstrap_reproducible_for_a_seed_and_driven_by_seed_and_resample_count():
     records = _records(TABLE)
-    a = compute_metrics(records, task="demo", n=4, seed=1)["ci95"]
-    b = compute_metrics(records, task="demo", n=4, seed=1)["ci95"]
-    c = compute_metrics(records, task="demo", n=4, seed=2, n_bootstrap=500)["ci95"]
-    assert a == b
-    assert a != c
+
+    def ci(seed: int, n_bootstrap: int = 2000) -> tuple[float, float]:
+        return tuple(compute_metrics(records, task="demo", n=4, seed=seed, n_bootstrap=n_bootstrap)["ci95"])
+
+    assert ci(1) == ci(1)
+    # One thing changed at a time. Five problems give coarse percentiles (two seeds can agree), so each
+    # check spans several values: a bootstrap that ignored the seed (or the count) would give one interval.
+    assert len({ci(seed) for seed in range(1, 6)}) > 1
+    assert len({ci(1, n_bootstrap) for n_bootstrap in (200, 500, 2000)}) > 1
 
 
 def test_missing_samples_and_problems_make_the_task_incomplete():

@@ -11,8 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from evalkit.core.types import stable_hash
 from evalkit.metrics import compute_metrics
-from evalkit.types import stable_hash
 
 BASE_CONFIG = {
     "model": "microsoft/Phi-4-mini-flash-reasoning",

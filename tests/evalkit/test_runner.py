@@ -9,11 +9,15 @@ from pathlib import Path
 
 import pytest
 
+from evalkit.core.errors import BackendError, EvalkitError
+from evalkit.core.records import Results
+from evalkit.core.run_config import Shard
+from evalkit.core.run_folder import RunFolder
+from evalkit.core.types import Completion, SampleView, derive_seed
+from evalkit.generation import build_requests, completion_record
 from evalkit.merge import merge_runs
-from evalkit.run_config import Shard
-from evalkit.runner import RunOptions, build_requests, completion_record, plan_tasks, run
-from evalkit.storage import RunFolder
-from evalkit.types import BackendError, Completion, EvalkitError, SampleView, derive_seed
+from evalkit.planning import RunOptions, plan_tasks
+from evalkit.runner import run
 from model_backends.registry import BackendOptions
 from model_backends.replay import create as create_replay
 from tasks import get_task
@@ -26,7 +30,6 @@ LIMIT = 12  # 12 problems x 4 samples keeps every run well under a second of gen
 def options(out: Path, **changes) -> RunOptions:
     base = RunOptions(
         backend="replay",  # any registered name; the tests pass the backend object themselves
-        tasks=("arith-demo",),
         model="seeded-test",
         n=N,
         limit=LIMIT,
@@ -38,19 +41,26 @@ def options(out: Path, **changes) -> RunOptions:
     return replace(base, **changes)
 
 
-def run_seeded(opts: RunOptions, calls: list | None = None) -> tuple[RunFolder, dict]:
-    [(plan, results)] = run(opts, lambda: SeededAnswerBackend(calls=calls))
-    return plan.folder, results
+def plan(opts: RunOptions) -> list:
+    return plan_tasks(opts, [get_task("arith-demo")])
+
+
+def run_with(opts: RunOptions, backend) -> list:
+    return run(plan(opts), backend, workers=opts.workers)
+
+
+def run_seeded(opts: RunOptions, calls: list | None = None) -> tuple[RunFolder, Results]:
+    [(task_plan, results)] = run_with(opts, SeededAnswerBackend(calls=calls))
+    return task_plan.folder, results
 
 
 def comparable(folder: RunFolder) -> tuple[list, dict]:
     """Everything that must match between two runs of the same config (no timings)."""
-    scores = sorted(folder.scores(), key=lambda r: (r["problem_id"], r["sample_index"]))
-    return scores, folder.results()["metrics"]
+    return sorted(folder.scores(), key=lambda r: r.key), folder.results().metrics
 
 
 def sorted_completions(folder: RunFolder) -> list[dict]:
-    return sorted(folder.completions(), key=lambda r: (r["problem_id"], r["sample_index"]))
+    return sorted(folder.completions(), key=lambda r: r.key)
 
 
 def test_pass_at_1_equals_hand_computation(tmp_path):
@@ -61,24 +71,25 @@ def test_pass_at_1_equals_hand_computation(tmp_path):
     flat = [o for row in outcomes for o in row]
     assert 0 < sum(per_problem) < LIMIT  # the rule gives a mix, so the test can tell right from wrong
 
-    metrics = results["metrics"]
+    metrics = results.metrics
     assert metrics["pass_at_1"] == pytest.approx(100 * sum(per_problem) / LIMIT)
     assert metrics["truncation_rate"] == pytest.approx(100 * flat.count("length") / len(flat))
     assert [row["correct"] for row in metrics["per_problem"]] == [
         sum(o == "correct" for o in r) for r in outcomes
     ]
-    assert results["final"] is True and metrics["complete"] is True
+    assert results.final is True and metrics["complete"] is True
     config = json.loads((folder.path / "config.json").read_text())
-    assert config["run_id"] == folder.path.name == results["run_id"]
+    assert config["run_id"] == folder.path.name == results.run_id
+    assert config["checker"] == {"answer_type": "integer"}  # re-scoring needs no task registry
     assert [p["id"] for p in config["problems"]] == [p.id for p in problems]
     stored = folder.completions()
     assert len(stored) == LIMIT * N
     first = stored[0]
-    assert first["seed"] == derive_seed(0, "arith-demo", first["problem_id"], first["sample_index"])
-    assert first["permutation"] is None and first["gold"] == problems[int(first["problem_id"][-3:])].gold
-    provenance = results["provenance"]
-    assert provenance["software"]["python"] and provenance["model_info"]["model"] == "seeded-test"
-    assert provenance["generated_tokens"] == sum(r["num_generated_tokens"] for r in stored)
+    assert first.seed == derive_seed(0, "arith-demo", first.problem_id, first.sample_index)
+    assert first.permutation is None and first.gold == problems[int(first.problem_id[-3:])].gold
+    provenance = results.provenance
+    assert provenance.software["python"] and provenance.model_info["model"] == "seeded-test"
+    assert provenance.generated_tokens == sum(r.num_generated_tokens for r in stored)
 
 
 def test_one_request_per_problem_with_all_missing_samples(tmp_path):
@@ -114,7 +125,7 @@ def test_other_config_in_the_same_folder_is_refused(tmp_path):
     run_seeded(options(tmp_path, run_dir=str(tmp_path / "fixed")))
     before = sorted(p.name for p in (tmp_path / "fixed").iterdir())
     with pytest.raises(EvalkitError, match=r"temperature: 0\.6 -> 0\.7"):
-        plan_tasks(options(tmp_path, run_dir=str(tmp_path / "fixed"), temperature=0.7))
+        plan(options(tmp_path, run_dir=str(tmp_path / "fixed"), temperature=0.7))
     assert sorted(p.name for p in (tmp_path / "fixed").iterdir()) == before
 
 
@@ -123,9 +134,9 @@ def test_shards_merged_equal_the_unsharded_run(tmp_path):
     one, one_results = run_seeded(options(tmp_path / "a", shard=Shard(1, 2)))
     two, _ = run_seeded(options(tmp_path / "b", shard=Shard(2, 2)))
     assert one.path.name == two.path.name == whole.path.name  # the shard is not part of the run id
-    assert one_results["final"] is False and one_results["metrics"]["missing_samples"] == LIMIT // 2 * N
+    assert one_results.final is False and one_results.metrics["missing_samples"] == LIMIT // 2 * N
     target, merged, added = merge_runs([one.path, two.path], out=tmp_path / "merged")
-    assert added == LIMIT * N and merged["final"] is True
+    assert added == LIMIT * N and merged.final is True
     assert comparable(target) == comparable(whole)
     assert sorted_completions(target) == sorted_completions(whole)
 
@@ -138,7 +149,7 @@ def test_shards_into_one_folder_complete_the_run(tmp_path):
         "completions.shard-1-of-2.jsonl",
         "completions.shard-2-of-2.jsonl",
     ]
-    assert results["final"] is True
+    assert results.final is True
     assert comparable(folder) == comparable(whole)
 
 
@@ -154,10 +165,10 @@ def test_replay_reproduces_a_stored_runs_scores(tmp_path):
     original, original_results = run_seeded(options(tmp_path / "orig"))
     source = str(original.path / "completions.jsonl")
     opts = options(tmp_path / "replayed", from_file=source)
-    [(plan, results)] = run(opts, lambda: create_replay(BackendOptions(from_file=source)))
-    assert comparable(plan.folder) == comparable(original)
-    assert results["provenance"]["model_info"]["path"] == str(Path(source).resolve())
-    assert len(results["provenance"]["model_info"]["sha256"]) == 64
+    [(replayed, results)] = run_with(opts, create_replay(BackendOptions(from_file=source)))
+    assert comparable(replayed.folder) == comparable(original)
+    assert results.provenance.model_info["path"] == str(Path(source).resolve())
+    assert len(results.provenance.model_info["sha256"]) == 64
 
 
 def test_replay_names_a_missing_sample(tmp_path):
@@ -171,12 +182,12 @@ def test_replay_names_a_missing_sample(tmp_path):
     source.write_text("".join(json.dumps(r) + "\n" for r in rows[:-1]))
     opts = options(tmp_path / "out", from_file=str(source), n=2, limit=2)
     with pytest.raises(BackendError, match=rf"no sample 1 of problem '{problems[1].id}'"):
-        run(opts, lambda: create_replay(BackendOptions(from_file=str(source))))
+        run_with(opts, create_replay(BackendOptions(from_file=str(source))))
     source.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    [(_, results)] = run(
-        replace(opts, from_file=str(source)), lambda: create_replay(BackendOptions(from_file=str(source)))
+    [(_, results)] = run_with(
+        replace(opts, from_file=str(source)), create_replay(BackendOptions(from_file=str(source)))
     )
-    assert results["metrics"]["pass_at_1"] == 100.0 and results["final"] is True
+    assert results.metrics["pass_at_1"] == 100.0 and results.final is True
 
 
 def test_per_sample_prompts_get_one_request_per_sample(tmp_path):
@@ -187,21 +198,22 @@ def test_per_sample_prompts_get_one_request_per_sample(tmp_path):
         order = (index % 2, 1 - index % 2)
         return SampleView(problem.messages, gold=f"{problem.gold}:{index}", permutation=order)
 
-    [plan] = plan_tasks(options(tmp_path, limit=2, n=3))
-    plan.task = replace(plan.task, make_view=make_view)
-    requests, routes = build_requests(plan, stored={(plan.problems[0].id, 1)})
+    [task_plan] = plan(options(tmp_path, limit=2, n=3))
+    task_plan.task = replace(task_plan.task, make_view=make_view)
+    requests, routes = build_requests(task_plan, stored={(task_plan.problems[0].id, 1)})
     ids = [r.request_id for r in requests]
     assert ids == ["arith-000#0", "arith-000#2", "arith-001#0", "arith-001#1", "arith-001#2"]
     assert all(r.n == 1 for r in requests)
     assert requests[1].seeds == (derive_seed(0, "arith-demo", "arith-000", 2),)
-    assert routes["arith-001#1"].views[1].gold == f"{plan.problems[1].gold}:1"
+    assert routes["arith-001#1"].views[1].gold == f"{task_plan.problems[1].gold}:1"
 
     record = completion_record(Completion("arith-001#1", 1, "t", 1, 2, "stop"), routes["arith-001#1"])
-    assert (record["problem_id"], record["gold"], record["permutation"]) == (
+    assert (record.problem_id, record.gold, record.permutation) == (
         "arith-001",
-        f"{plan.problems[1].gold}:1",
-        [1, 0],
+        f"{task_plan.problems[1].gold}:1",
+        (1, 0),
     )
+    assert record.to_dict()["permutation"] == [1, 0]
     with pytest.raises(BackendError, match="did not ask for it"):
         completion_record(Completion("arith-001#1", 2, "t", 1, 2, "stop"), routes["arith-001#1"])
 
@@ -223,9 +235,9 @@ class FailingAfter(SeededAnswerBackend):
 def test_backend_failure_keeps_what_was_stored_and_resume_finishes(tmp_path):
     reference, _ = run_seeded(options(tmp_path / "ref"))
     with pytest.raises(BackendError, match=r"server went away \(7 new samples were stored in .*re-run"):
-        run(options(tmp_path / "cut"), lambda: FailingAfter(7))
+        run_with(options(tmp_path / "cut"), FailingAfter(7))
     folder = RunFolder(tmp_path / "cut" / reference.path.name)
-    assert len(folder.completions()) == 7 and not folder.results_path.exists()
+    assert len(folder.completions()) == 7 and not folder.has_results()
     calls: list = []
     folder, results = run_seeded(options(tmp_path / "cut"), calls)
     assert sum(c.n for c in calls) == LIMIT * N - 7
@@ -233,9 +245,9 @@ def test_backend_failure_keeps_what_was_stored_and_resume_finishes(tmp_path):
 
 
 def test_a_limit_covering_every_problem_is_the_same_run(tmp_path):
-    [whole] = plan_tasks(options(tmp_path, limit=None))
-    [covering] = plan_tasks(options(tmp_path, limit=30))
-    [partial] = plan_tasks(options(tmp_path, limit=29))
+    [whole] = plan(options(tmp_path, limit=None))
+    [covering] = plan(options(tmp_path, limit=30))
+    [partial] = plan(options(tmp_path, limit=29))
     assert whole.config == covering.config and covering.config.limit is None
     assert partial.config.limit == 29 and partial.config.run_id != whole.config.run_id
     assert len(partial.problems) == 29 and partial.config.data_fingerprint != whole.config.data_fingerprint

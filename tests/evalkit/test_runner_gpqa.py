@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.runner import RunOptions, run
-from evalkit.types import Completion
+from evalkit.core.types import Completion
+from evalkit.planning import RunOptions, plan_tasks
+from evalkit.runner import run
 from tasks import get_task
 
 pytestmark = pytest.mark.data
@@ -53,20 +54,20 @@ def test_gpqa_samples_carry_their_own_permutation_and_gold(tmp_path, data_dir):
     views = {(p.id, i): task.sample_view(p, i, SEED) for p in problems for i in range(N)}
     backend = LetterBackend({v.messages[-1]["content"]: v.gold for v in views.values()})
     options = RunOptions(
-        backend="replay", tasks=("gpqa_diamond",), model="letter-test", from_file=__file__, n=N, limit=LIMIT,
+        backend="replay", model="letter-test", from_file=__file__, n=N, limit=LIMIT,
         seed=SEED, data_dir=data_dir, out=str(tmp_path), workers=1,
     )  # fmt: skip
-    [(plan, results)] = run(options, lambda: backend)
+    [(plan, results)] = run(plan_tasks(options, [task]), backend, workers=1)
 
     assert backend.request_ids == [f"{p.id}#{i}" for p in problems for i in range(N)]
     for record in plan.folder.completions():
-        view = views[(record["problem_id"], record["sample_index"])]
-        assert record["gold"] == view.gold and record["permutation"] == list(view.permutation)
-    assert results["metrics"]["pass_at_1"] == pytest.approx(100 * 2 / 3)  # samples 0 and 2 of 0..2
+        view = views[record.key]
+        assert record.gold == view.gold and record.permutation == view.permutation
+    assert results.metrics["pass_at_1"] == pytest.approx(100 * 2 / 3)  # samples 0 and 2 of 0..2
     # maj@k groups wrong GPQA votes by option, so the scores must carry each sample's permutation.
     for score in plan.folder.scores():
-        view = views[(score["problem_id"], score["sample_index"])]
-        assert score["permutation"] == list(view.permutation)
+        view = views[score.key]
+        assert score.permutation == view.permutation
     config_text = (plan.folder.path / "config.json").read_text()
     assert problems[0].metadata["question"][:40] not in config_text
     assert set(json.loads(config_text)["problems"][0]) == {"id", "domain", "subdomain"}

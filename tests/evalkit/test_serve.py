@@ -1,197 +1,226 @@
-"""evalkit serve on deterministic in-process backends: status codes, wire format, seeds, concurrency."""
+"""evalkit serve on deterministic in-process backends: status codes, error shapes, parameters honoured /
+accepted / refused, the wire format, seeds and concurrency (through httpx and the official openai SDK)."""
 
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import openai
 import pytest
 
-from evalkit.serve.app import EvalkitHTTPServer
-from evalkit.serve.protocol import ServedModel
-from evalkit.serve.service import GenerationService, ServiceError
-from evalkit.types import BackendError, Completion, GenerationRequest
-
-CONTEXT = 64
-
-
-class WordTokenizer:
-    """One token per whitespace-separated word; a chat template of `role: content` lines."""
-
-    chat_template = "role: content"
-    eos_token_id = 0
-
-    def __call__(self, text: str, add_special_tokens: bool = False) -> dict:
-        return {"input_ids": [hash(w) % 1000 for w in text.split()]}
-
-    def apply_chat_template(self, messages: list, tokenize: bool, add_generation_prompt: bool) -> str:
-        return "".join(f"{m['role']}: {m['content']}\n" for m in messages) + "assistant:"
+from evalkit.core.types import GenerationRequest
+from tests.evalkit.serve_fakes import (
+    CONTEXT,
+    PullBackend,
+    PushBackend,
+    fake_text,
+    render,
+    sampling,
+    serving,
+)
 
 
-def fake_text(request: GenerationRequest, seed: int) -> str:
-    """What the fake backends 'generate': a pure function of (prompt, seed, max tokens)."""
-    prompt = request.prompt_text if request.prompt_text is not None else request.messages[-1]["content"]
-    words = [f"w{(seed * 31 + i + len(prompt)) % 97}" for i in range(request.sampling.max_new_tokens)]
-    text = " ".join(words)
-    for stop in request.sampling.stop:
-        if stop in text:
-            return text[: text.index(stop)]
-    return text
-
-
-def fake_completion(request: GenerationRequest, k: int) -> Completion:
-    seed = request.seeds[k]
-    text = fake_text(request, seed)
-    stopped = len(text.split()) < request.sampling.max_new_tokens
-    return Completion(
-        request.request_id,
-        request.sample_indices[k],
-        text,
-        num_prompt_tokens=3,
-        num_generated_tokens=len(text.split()),
-        finish_reason="stop" if stopped else "length",
-        extra={"seed": seed},
-    )
-
-
-class PullBackend:
-    """Pulls one request at a time, like the hf backend."""
-
-    name = "pull-fake"
-
-    def generate(self, requests: Iterable[GenerationRequest]) -> Iterator[Completion]:
-        for request in requests:
-            for k in reversed(range(request.n)):  # out of order on purpose
-                yield fake_completion(request, k)
-
-    def model_info(self) -> dict:
-        return {"backend": self.name}
-
-
-class PushBackend:
-    """A stepping engine with a slot pool: one sample per slot, one sample finishes per slot per step."""
-
-    name = "push-fake"
-
-    def __init__(self, slots: int = 8) -> None:
-        self.free = list(range(slots))
-        self.num_slots = slots
-        self.waiting: list[tuple[GenerationRequest, int]] = []
-        self.running: list[tuple[GenerationRequest, int, int]] = []  # (request, k, slot)
-        self.lock = threading.Lock()
-        self.max_batch = 0
-
-    def add_request(self, request: GenerationRequest) -> None:
-        if request.messages and request.messages[-1]["content"] == "refuse me":
-            raise BackendError("refused by the engine")
-        with self.lock:
-            self.waiting.extend((request, k) for k in range(request.n))
-
-    def has_work(self) -> bool:
-        return bool(self.waiting or self.running)
-
-    def step(self) -> list[Completion]:
-        while self.waiting and self.free:
-            request, k = self.waiting.pop(0)
-            self.running.append((request, k, self.free.pop()))
-        self.max_batch = max(self.max_batch, len(self.running))
-        done, self.running = self.running, []
-        for _, _, slot in done:
-            self.free.append(slot)
-        return [fake_completion(request, k) for request, k, _ in done]
-
-    def generate(self, requests: Iterable[GenerationRequest]) -> Iterator[Completion]:
-        raise AssertionError("the service must drive a push backend through add_request/step")
-
-    def model_info(self) -> dict:
-        return {"backend": self.name}
-
-
-@pytest.fixture(params=["push", "pull"])
+@pytest.fixture(scope="module", params=["push", "pull"])
 def server(request):
     backend = PushBackend() if request.param == "push" else PullBackend()
-    service = GenerationService(backend)
-    model = ServedModel(
-        name="tiny", aliases=("/models/tiny",), max_context=CONTEXT, tokenizer=WordTokenizer()
-    )
-    httpd = EvalkitHTTPServer(("127.0.0.1", 0), service, model, request_timeout=60)
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    host, port = httpd.server_address[:2]
-    with httpx.Client(base_url=f"http://{host}:{port}", timeout=30) as client:
+    with serving(backend) as (url, service), httpx.Client(base_url=url, timeout=30) as client:
         yield client, service, backend
-    httpd.shutdown()
-    httpd.server_close()
-    service.close()
+
+
+@pytest.fixture(scope="module")
+def sdk(server):
+    client, service, backend = server
+    yield (
+        openai.OpenAI(base_url=str(client.base_url).rstrip("/") + "/v1", api_key="unused", max_retries=0),
+        service,
+        backend,
+    )
 
 
 CHAT = {"model": "tiny", "messages": [{"role": "user", "content": "two plus two"}], "max_tokens": 5}
+PROMPT = {"model": "tiny", "prompt": "abc", "max_tokens": 4}
+
+
+def _dump(body: dict) -> bytes:
+    return json.dumps(body).encode()
 
 
 @pytest.mark.parametrize(
-    "path, body, status, code",
+    "path, body, status, code, param",
     [
-        ("/v1/chat/completions", b"{not json", 400, "invalid_json"),
-        ("/v1/chat/completions", b"[1, 2]", 400, "invalid_json"),
-        ("/v1/chat/completions", json.dumps({**CHAT, "model": "gpt-9"}).encode(), 404, "model_not_found"),
-        ("/v1/chat/completions", json.dumps({**CHAT, "n": 0}).encode(), 400, "invalid_value"),
-        ("/v1/chat/completions", json.dumps({**CHAT, "n": "2"}).encode(), 400, "invalid_value"),
-        (
-            "/v1/chat/completions",
-            json.dumps({**CHAT, "max_tokens": CONTEXT}).encode(),
-            400,
-            "context_length_exceeded",
-        ),
-        ("/v1/chat/completions", json.dumps({**CHAT, "max_tokens": 0}).encode(), 400, "invalid_value"),
-        ("/v1/chat/completions", json.dumps({**CHAT, "temperature": -1}).encode(), 400, "invalid_value"),
-        ("/v1/chat/completions", json.dumps({**CHAT, "top_p": 0}).encode(), 400, "invalid_value"),
-        ("/v1/chat/completions", json.dumps({**CHAT, "stop": [1]}).encode(), 400, "invalid_value"),
-        ("/v1/chat/completions", json.dumps({**CHAT, "stream": True}).encode(), 400, "stream_unsupported"),
-        (
-            "/v1/chat/completions",
-            json.dumps({"model": "tiny", "messages": []}).encode(),
-            400,
-            "missing_messages",
-        ),
-        ("/v1/completions", json.dumps({"model": "tiny", "prompt": [1, 2, 3]}).encode(), 400, "bad_prompt"),
-        ("/v1/completions", json.dumps({"prompt": "x " * CONTEXT}).encode(), 400, "context_length_exceeded"),
-        ("/v1/embeddings", json.dumps(CHAT).encode(), 404, "not_found"),
+        ("/v1/chat/completions", b"{not json", 400, "invalid_json", None),
+        ("/v1/chat/completions", b"[1, 2]", 400, "invalid_json", None),
+        ("/v1/chat/completions", b'{"messages": [], "temperature": NaN}', 400, "invalid_json", None),
+        ("/v1/completions", b'{"prompt": "x", "top_p": Infinity}', 400, "invalid_json", None),
+        ("/v1/completions", b'{"prompt": "x", "temperature": -Infinity}', 400, "invalid_json", None),
+        ("/v1/completions", b'{"prompt": "x", "temperature": 1e999}', 400, "invalid_value", "temperature"),
+        ("/v1/chat/completions", _dump({**CHAT, "model": "gpt-9"}), 404, "model_not_found", "model"),
+        ("/v1/chat/completions", _dump({**CHAT, "n": 0}), 400, "invalid_value", "n"),
+        ("/v1/chat/completions", _dump({**CHAT, "n": 129}), 400, "invalid_value", "n"),
+        ("/v1/chat/completions", _dump({**CHAT, "n": "2"}), 400, "invalid_value", "n"),
+        ("/v1/chat/completions", _dump({**CHAT, "seed": 2**63}), 400, "invalid_value", "seed"),
+        ("/v1/chat/completions", _dump({**CHAT, "max_tokens": CONTEXT}), 400, "context_length_exceeded", "max_tokens"),
+        ("/v1/chat/completions", _dump({**CHAT, "max_tokens": 0}), 400, "invalid_value", "max_tokens"),
+        ("/v1/chat/completions", _dump({**CHAT, "max_tokens": 2.5}), 400, "invalid_value", "max_tokens"),
+        ("/v1/chat/completions", _dump({**CHAT, "max_tokens": True}), 400, "invalid_value", "max_tokens"),
+        ("/v1/chat/completions", _dump({**CHAT, "max_completion_tokens": 3}), 400, "invalid_value", "max_tokens"),
+        ("/v1/chat/completions", _dump({**CHAT, "temperature": -1}), 400, "invalid_value", "temperature"),
+        ("/v1/chat/completions", _dump({**CHAT, "temperature": 2.5}), 400, "invalid_value", "temperature"),
+        ("/v1/chat/completions", _dump({**CHAT, "temperature": "hot"}), 400, "invalid_value", "temperature"),
+        ("/v1/chat/completions", _dump({**CHAT, "top_p": 0}), 400, "invalid_value", "top_p"),
+        ("/v1/chat/completions", _dump({**CHAT, "top_p": 1.01}), 400, "invalid_value", "top_p"),
+        ("/v1/chat/completions", _dump({**CHAT, "stop": [1]}), 400, "invalid_value", "stop"),
+        ("/v1/chat/completions", _dump({**CHAT, "stream": "yes"}), 400, "invalid_value", "stream"),
+        ("/v1/chat/completions", _dump({**CHAT, "stream_options": {"include_usage": True}}), 400, "invalid_value", "stream_options"),
+        ("/v1/chat/completions", _dump({**CHAT, "stream": True, "stream_options": {"x": 1}}), 400, "unknown_parameter", "stream_options.x"),
+        ("/v1/chat/completions", _dump({"model": "tiny", "messages": []}), 400, "missing_messages", "messages"),
+        ("/v1/chat/completions", _dump({**CHAT, "messages": [{"role": "tool", "content": "x"}]}), 400, "invalid_value", "messages[0].role"),
+        ("/v1/chat/completions", _dump({**CHAT, "messages": [{"role": "user", "content": 5}]}), 400, "invalid_value", "messages[0].content"),
+        ("/v1/chat/completions", _dump({**CHAT, "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}]}), 400, "unsupported_content", "messages[0].content[0]"),
+        ("/v1/chat/completions", _dump({**CHAT, "messages": [{"role": "assistant", "content": "", "tool_calls": []}]}), 400, "invalid_value", "messages[0].tool_calls"),
+        ("/v1/completions", _dump({**PROMPT, "prompt": [1, 2, 3]}), 400, "bad_prompt", "prompt"),
+        ("/v1/completions", _dump({**PROMPT, "prompt": ["a", "b"]}), 400, "bad_prompt", "prompt"),
+        ("/v1/completions", _dump({**PROMPT, "prompt": ""}), 400, "bad_prompt", "prompt"),
+        ("/v1/completions", _dump({"prompt": "x " * CONTEXT}), 400, "context_length_exceeded", "prompt"),
+        ("/v1/embeddings", _dump(CHAT), 404, "not_found", None),
     ],
-)
-def test_bad_requests_get_json_errors_and_the_server_keeps_serving(server, path, body, status, code):
+)  # fmt: skip
+def test_bad_requests_get_openai_error_shapes_and_the_server_keeps_serving(
+    server, path, body, status, code, param
+):
     client, service, _ = server
     response = client.post(path, content=body, headers={"Content-Type": "application/json"})
     assert response.status_code == status, response.text
     error = response.json()["error"]
-    assert error["code"] == code and error["message"] and error["type"]
+    assert (error["code"], error["param"]) == (code, param)
+    assert error["message"] and error["type"] == "invalid_request_error" and "\n" not in error["message"]
     assert client.post("/v1/chat/completions", json=CHAT).status_code == 200
     assert service.in_flight == 0
 
 
-def test_health_and_models(server):
+@pytest.mark.parametrize(
+    "path, extra, param",
+    [
+        ("/v1/chat/completions", {"logprobs": True}, "logprobs"),
+        ("/v1/chat/completions", {"top_logprobs": 3}, "top_logprobs"),
+        ("/v1/chat/completions", {"tools": [{"type": "function", "function": {"name": "f"}}]}, "tools"),
+        ("/v1/chat/completions", {"tool_choice": "auto"}, "tool_choice"),
+        ("/v1/chat/completions", {"response_format": {"type": "json_object"}}, "response_format"),
+        ("/v1/chat/completions", {"frequency_penalty": 0.5}, "frequency_penalty"),
+        ("/v1/chat/completions", {"presence_penalty": -1}, "presence_penalty"),
+        ("/v1/chat/completions", {"logit_bias": {"12": 5}}, "logit_bias"),
+        ("/v1/chat/completions", {"reasoning_effort": "high"}, "reasoning_effort"),
+        ("/v1/chat/completions", {"modalities": ["text", "audio"]}, "modalities"),
+        ("/v1/completions", {"logprobs": 2}, "logprobs"),
+        ("/v1/completions", {"logprobs": 0}, "logprobs"),
+        ("/v1/completions", {"echo": True}, "echo"),
+        ("/v1/completions", {"best_of": 2}, "best_of"),
+        ("/v1/completions", {"suffix": " end"}, "suffix"),
+    ],
+)
+def test_parameters_that_would_be_ignored_are_refused_naming_them(server, path, extra, param):
     client, _, _ = server
-    assert client.get("/health").json()["status"] == "ok"
-    models = client.get("/v1/models").json()
-    assert [m["id"] for m in models["data"]] == ["tiny"]
-    assert models["data"][0]["max_model_len"] == CONTEXT
-    assert client.get("/v1/nothing").status_code == 404
+    base = CHAT if path.endswith("chat/completions") else PROMPT
+    response = client.post(path, json={**base, **extra})
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert (error["code"], error["param"]) == ("unsupported_parameter", param)
+    assert f"'{param}'" in error["message"]
 
 
-def test_chat_response_has_n_choices_with_seed_plus_index_seeds(server):
+@pytest.mark.parametrize(
+    "path, key", [("/v1/chat/completions", "top_k"), ("/v1/completions", "max_completion_tokens")]
+)
+def test_unknown_parameters_are_refused(server, path, key):
     client, _, _ = server
-    body = {**CHAT, "n": 3, "seed": 40, "stop": ["w9"]}
-    data = client.post("/v1/chat/completions", json=body).json()
-    assert data["object"] == "chat.completion" and data["model"] == "tiny"
-    assert [c["index"] for c in data["choices"]] == [0, 1, 2]
-    request = GenerationRequest("x", tuple(CHAT["messages"]), (0,), (0,), _sampling(5, stop=("w9",)))
+    base = CHAT if path.endswith("chat/completions") else PROMPT
+    error = client.post(path, json={**base, key: 1}).json()["error"]
+    assert (error["code"], error["param"]) == ("unknown_parameter", key)
+
+
+@pytest.mark.parametrize(
+    "path, extra",
+    [
+        ("/v1/chat/completions", {"user": "me", "metadata": {"a": "b"}, "store": False, "service_tier": "auto"}),
+        ("/v1/chat/completions", {"logprobs": False, "top_logprobs": 0, "tools": [], "tool_choice": "none"}),
+        ("/v1/chat/completions", {"frequency_penalty": 0, "presence_penalty": 0.0, "logit_bias": {}}),
+        ("/v1/chat/completions", {"response_format": {"type": "text"}, "modalities": ["text"], "max_completion_tokens": 5}),
+        ("/v1/completions", {"user": "me", "echo": False, "best_of": 1, "suffix": None, "logprobs": None}),
+    ],
+)  # fmt: skip
+def test_harmless_and_neutral_parameters_are_accepted(server, path, extra):
+    client, _, _ = server
+    base = CHAT if path.endswith("chat/completions") else PROMPT
+    response = client.post(path, json={**base, **extra})
+    assert response.status_code == 200, response.text
+
+
+def test_developer_role_is_the_system_role(server):
+    client, _, _ = server
+    as_system = {
+        **CHAT,
+        "seed": 4,
+        "messages": [{"role": "system", "content": "be brief"}, *CHAT["messages"]],
+    }
+    as_developer = {
+        **as_system,
+        "messages": [{"role": "developer", "content": "be brief"}, *CHAT["messages"]],
+    }
+    texts = [
+        client.post("/v1/chat/completions", json=b).json()["choices"][0]["message"]["content"]
+        for b in (as_system, as_developer)
+    ]
+    assert texts[0] == texts[1]
+    request = GenerationRequest("x", tuple(as_system["messages"]), (0,), (0,), sampling(5))
+    assert texts[0] == fake_text(request, 4)
+
+
+def test_defaults_are_the_model_card_sampling_params(server):
+    from evalkit.core.types import SamplingParams
+
+    client, _, backend = server
+    assert client.post("/v1/completions", json={"prompt": "abc " * 10}).status_code == 200
+    if isinstance(backend, PushBackend):
+        sent = backend.seen[-1].sampling
+        defaults = SamplingParams()
+        assert (sent.temperature, sent.top_p) == (defaults.temperature, defaults.top_p)
+        assert sent.max_new_tokens == CONTEXT - 10  # the room the prompt leaves (< the 32768 default)
+
+
+def test_health_and_models_through_the_sdk(sdk):
+    client, _, _ = sdk
+    assert [m.id for m in client.models.list()] == ["tiny"]
+    model = client.models.retrieve("tiny")
+    assert (model.id, model.owned_by, model.model_extra["max_model_len"]) == ("tiny", "evalkit", CONTEXT)
+    assert client.models.retrieve("/models/tiny").id == "tiny"  # the alias (a path) is accepted too
+    with pytest.raises(openai.NotFoundError) as info:
+        client.models.retrieve("gpt-9")
+    assert info.value.code == "model_not_found" and info.value.param == "model"
+    health = httpx.get(str(client.base_url).removesuffix("/v1/") + "/health").json()
+    assert (health["status"], health["in_flight"]) == ("ok", 0)
+
+
+def test_chat_with_n_seeds_and_stops_through_the_sdk(sdk):
+    client, _, _ = sdk
+    answer = client.chat.completions.create(
+        model="tiny", messages=CHAT["messages"], max_tokens=5, n=3, seed=40, stop=["w9"], temperature=1.0
+    )
+    assert answer.object == "chat.completion" and answer.system_fingerprint == "evalkit-test"
+    request = GenerationRequest("x", tuple(CHAT["messages"]), (0,), (0,), sampling(5, stop=("w9",)))
     expected = [fake_text(request, 40 + i) for i in range(3)]
     assert any(len(t.split()) < 5 for t in expected), "the stop string should cut at least one sample"
-    assert [c["message"]["content"] for c in data["choices"]] == expected
-    assert data["usage"]["completion_tokens"] == sum(len(t.split()) for t in expected)
-    assert {c["finish_reason"] for c in data["choices"]} <= {"stop", "length"}
+    assert [c.message.content for c in answer.choices] == expected
+    assert [c.index for c in answer.choices] == [0, 1, 2]
+    assert [c.finish_reason for c in answer.choices] == [
+        "stop" if len(t.split()) < 5 else "length" for t in expected
+    ]
+    assert answer.usage.completion_tokens == sum(len(t.split()) for t in expected)
+    again = client.chat.completions.create(
+        model="tiny", messages=CHAT["messages"], max_tokens=5, n=3, seed=40, stop=["w9"]
+    )
+    assert [c.message.content for c in again.choices] == expected  # seeds reproduce
 
 
 def test_one_request_per_sample_equals_one_request_with_n(server):
@@ -204,144 +233,52 @@ def test_one_request_per_sample_equals_one_request_with_n(server):
     assert [c["message"]["content"] for c in together["choices"]] == [c["message"]["content"] for c in alone]
 
 
-def test_completions_endpoint_uses_the_prompt_text(server):
-    client, _, _ = server
-    data = client.post(
-        "/v1/completions", json={"model": "/models/tiny", "prompt": "abc", "max_tokens": 4, "seed": 1}
-    )
-    assert data.status_code == 200
-    choice = data.json()["choices"][0]
-    request = GenerationRequest("x", (), (0,), (0,), _sampling(4), prompt_text="abc")
-    assert choice["text"] == fake_text(request, 1) and choice["finish_reason"] == "length"
+def test_completions_endpoint_uses_the_prompt_text(sdk):
+    client, _, _ = sdk
+    answer = client.completions.create(model="/models/tiny", prompt="abc", max_tokens=4, seed=1)
+    request = GenerationRequest("x", (), (0,), (0,), sampling(4), prompt_text="abc")
+    assert answer.choices[0].text == fake_text(request, 1) and answer.choices[0].finish_reason == "length"
+    assert answer.object == "text_completion"
 
 
-def test_hundred_concurrent_requests_all_answered_and_nothing_leaks(server):
-    client, service, backend = server
+def test_hundred_concurrent_sdk_clients_all_answered_and_nothing_leaks(sdk):
+    client, service, backend = sdk
 
-    def ask(i: int) -> tuple[int, str]:
-        body = {**CHAT, "messages": [{"role": "user", "content": f"q{i}"}], "seed": i, "n": 1 + i % 3}
-        response = client.post("/v1/chat/completions", json=body)
-        return response.status_code, response.json()["choices"][-1]["message"]["content"]
+    def ask(i: int) -> list[str]:
+        messages = [{"role": "user", "content": f"q{i}"}]
+        if i % 4 == 3:
+            chunks = client.chat.completions.create(
+                model="tiny", messages=messages, max_tokens=5, seed=i, n=1 + i % 3, stream=True
+            )
+            texts = [""] * (1 + i % 3)
+            for chunk in chunks:
+                for choice in chunk.choices:
+                    texts[choice.index] += choice.delta.content or ""
+            return texts
+        answer = client.chat.completions.create(
+            model="tiny", messages=messages, max_tokens=5, seed=i, n=1 + i % 3
+        )
+        return [c.message.content for c in answer.choices]
 
     with ThreadPoolExecutor(max_workers=100) as pool:
         answers = list(pool.map(ask, range(100)))
-    assert [status for status, _ in answers] == [200] * 100
-    for i, (_, text) in enumerate(answers):
-        request = GenerationRequest("x", ({"role": "user", "content": f"q{i}"},), (0,), (0,), _sampling(5))
-        assert text == fake_text(request, i + i % 3)
+    for i, texts in enumerate(answers):
+        request = GenerationRequest("x", ({"role": "user", "content": f"q{i}"},), (0,), (0,), sampling(5))
+        assert texts == [fake_text(request, i + k) for k in range(1 + i % 3)]
     assert service.in_flight == 0
     if isinstance(backend, PushBackend):
         assert sorted(backend.free) == list(range(backend.num_slots)) and not backend.has_work()
+        assert backend.max_batch > 1  # concurrent requests shared engine steps
 
 
-def test_a_request_the_engine_refuses_gets_400_and_others_continue():
-    backend = PushBackend()
-    service = GenerationService(backend)
-    refused = GenerationRequest("a", ({"role": "user", "content": "refuse me"},), (0,), (1,), _sampling(3))
-    fine = GenerationRequest("b", ({"role": "user", "content": "ok"},), (0, 1), (1, 2), _sampling(3))
-    with pytest.raises(ServiceError, match="refused by the engine"):
-        service.generate(refused, timeout=30)
-    assert [c.sample_index for c in service.generate(fine, timeout=30)] == [0, 1]
-    assert service.in_flight == 0 and service.healthy
-    service.close()
-
-
-def test_a_backend_that_crashes_fails_waiting_callers_and_reports_unhealthy():
-    class Crashing(PullBackend):
-        def generate(self, requests):
-            for _ in requests:
-                raise RuntimeError("GPU on fire")
-            yield from ()
-
-    service = GenerationService(Crashing())
-    request = GenerationRequest("a", ({"role": "user", "content": "x"},), (0,), (1,), _sampling(3))
-    with pytest.raises(ServiceError, match="GPU on fire"):
-        service.generate(request, timeout=30)
-    assert not service.healthy and service.in_flight == 0
-    with pytest.raises(ServiceError, match="stopped"):
-        service.submit(request)
-
-
-def _sampling(max_new_tokens: int, stop: tuple[str, ...] = ()):
-    from evalkit.types import SamplingParams
-
-    return SamplingParams(temperature=1.0, top_p=1.0, max_new_tokens=max_new_tokens, stop=stop)
-
-
-def test_serving_the_hf_backend_gives_its_in_process_samples(tmp_path):
-    """Pull mode with a real model: the hf backend on a tiny random Llama behind the HTTP server."""
-    from model_backends.registry import BackendOptions, make_backend
-    from tests.model_backends.test_hf_backend import make_tiny_llama
-
-    folder = make_tiny_llama(tmp_path / "llama")
-    backend = make_backend("hf", BackendOptions(model=str(folder)))
-    messages = ({"role": "user", "content": "What is 2 plus 5?"},)
-    request = GenerationRequest("q", messages, (0, 1), (21, 22), _sampling(6))
-    expected = {c.sample_index: c.text for c in backend.generate([request])}
-    service = GenerationService(backend)
-    model = ServedModel(name="llama", max_context=256, tokenizer=backend.tokenizer)
-    httpd = EvalkitHTTPServer(("127.0.0.1", 0), service, model, request_timeout=120)
-    threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True).start()
-    try:
-        url = f"http://127.0.0.1:{httpd.server_address[1]}/v1/chat/completions"
-        body = {
-            "messages": list(messages),
-            "n": 2,
-            "seed": 21,
-            "max_tokens": 6,
-            "temperature": 1.0,
-            "top_p": 1.0,
-        }
-        with ThreadPoolExecutor(max_workers=4) as pool:  # concurrent clients share the one loop
-            answers = list(pool.map(lambda _: httpx.post(url, json=body, timeout=120).json(), range(4)))
-        for data in answers:
-            assert [c["message"]["content"] for c in data["choices"]] == [expected[0], expected[1]]
-        too_long = httpx.post(url, json={**body, "max_tokens": 256}, timeout=30)
-        assert too_long.status_code == 400 and too_long.json()["error"]["code"] == "context_length_exceeded"
-        assert service.in_flight == 0
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        service.close()
-
-
-def test_a_caller_that_gives_up_leaves_no_work_behind_once_the_backend_finishes():
-    gate = threading.Event()
-
-    class Gated(PullBackend):
-        def generate(self, requests):
-            for request in requests:
-                gate.wait(30)  # bounded: the test opens the gate right away
-                for k in range(request.n):
-                    yield fake_completion(request, k)
-
-    service = GenerationService(Gated())
-    first = GenerationRequest("a", ({"role": "user", "content": "x"},), (0, 1), (1, 2), _sampling(3))
-    with pytest.raises(TimeoutError):
-        service.generate(first, timeout=0.01)  # the backend is held at the gate: this cannot finish
-    assert service.in_flight == 1  # the abandoned request is still the backend's work
-    gate.set()
-    second = GenerationRequest("b", ({"role": "user", "content": "y"},), (0,), (3,), _sampling(3))
-    assert [c.request_id for c in service.generate(second, timeout=30)] == ["b"]  # the caller's own id
-    assert service.in_flight == 0  # the first one's samples arrived (in order, before b's) and were dropped
-    service.close()
-
-
-@pytest.mark.parametrize(
-    "engine_limit, info_limit, config_limit, expected",
-    [(4096, 100, 50, 4096), (None, 100, 50, 100), (None, None, 50, 50), (None, None, None, None)],
-)
-def test_serve_context_limit_prefers_the_engine_then_model_info_then_config(
-    tmp_path, engine_limit, info_limit, config_limit, expected
-):
-    from types import SimpleNamespace
-
-    from evalkit.cli.serve_cmd import max_context_of
-
-    backend = PullBackend()
-    if engine_limit is not None:
-        backend.engine = SimpleNamespace(context_limit=engine_limit)
-    backend.model_info = lambda: {"max_context": info_limit}
-    if config_limit is not None:
-        (tmp_path / "config.json").write_text(json.dumps({"max_position_embeddings": config_limit}))
-    assert max_context_of(backend, str(tmp_path)) == expected
+def test_the_chat_prompt_counted_is_the_backend_template(server):
+    client, _, _ = server
+    messages = [{"role": "user", "content": "x " * 20}]
+    prompt_tokens = len(render(messages).split())  # the template's tokens, not only the content's
+    ok = client.post(
+        "/v1/chat/completions", json={"messages": messages, "max_tokens": CONTEXT - prompt_tokens}
+    )
+    over = client.post(
+        "/v1/chat/completions", json={"messages": messages, "max_tokens": CONTEXT - prompt_tokens + 1}
+    )
+    assert ok.status_code == 200 and over.json()["error"]["code"] == "context_length_exceeded"

@@ -1,22 +1,26 @@
-"""A real `evalkit serve` process on 127.0.0.1 serving a tiny SambaY checkpoint (issue 8):
+"""A real `evalkit serve` process on 127.0.0.1 serving a tiny SambaY checkpoint (issues 8, 15):
 HTTP through the openai backend gives the in-process sambay backend's completions for the same seeds,
-100 concurrent requests are all answered, and no slot stays busy afterwards."""
+100 concurrent SDK clients are all answered, streaming equals the whole answer, a disconnected client's
+slots are freed, and no slot stays busy afterwards."""
 
 from __future__ import annotations
 
 import json
 import os
 import queue
+import socket
 import subprocess
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import openai
 import pytest
 
-from evalkit.types import GenerationRequest, SamplingParams, derive_seed
+from evalkit.core.types import GenerationRequest, SamplingParams, derive_seed
 from model_backends.registry import BackendOptions, make_backend
 
 REPO = Path(__file__).resolve().parents[2]
@@ -95,32 +99,81 @@ def test_openai_backend_over_http_matches_in_process_sambay(checkpoint, served):
     )
 
 
-def test_hundred_concurrent_requests_answered_and_no_slot_leaks(served):
+def test_hundred_concurrent_sdk_clients_answered_and_no_slot_leaks(served):
+    """100 clients of the official SDK at once (chat, completions, streaming, a few bad requests)."""
     url, name = served
-    root = url.removesuffix("/v1")
+    client = openai.OpenAI(base_url=url, api_key="unused", max_retries=0, timeout=120)
 
-    def ask(i: int) -> int:
-        body = {"model": name, "seed": i, "n": 1 + i % 3, "max_tokens": 4}
-        if i % 10 == 9:  # a few bad requests in the crowd: n = 0
-            body["n"] = 0
-        if i % 2:
-            body["messages"] = [{"role": "user", "content": f"What is {i} plus 1?"}]
-            path = "/chat/completions"
-        else:
-            body["prompt"] = f"<|user|>What is {i} times 2?<|end|><|assistant|>"
-            path = "/completions"
-        with httpx.Client(timeout=120) as client:
-            response = client.post(url + path, json=body)
-        if response.status_code == 200:
-            assert len(response.json()["choices"]) == body["n"]
-        return response.status_code
+    def ask(i: int) -> str:
+        n = 0 if i % 10 == 9 else 1 + i % 3  # a few bad requests in the crowd: n = 0
+        common = dict(model=name, seed=i, n=n, max_tokens=4)
+        try:
+            if i % 4 == 1:
+                stream = client.chat.completions.create(
+                    messages=[{"role": "user", "content": f"What is {i} plus 1?"}], stream=True, **common
+                )
+                indices = {c.index for chunk in stream for c in chunk.choices if c.finish_reason}
+                assert indices == set(range(n))
+            elif i % 2:
+                answer = client.chat.completions.create(
+                    messages=[{"role": "user", "content": f"What is {i} plus 1?"}], **common
+                )
+                assert len(answer.choices) == n
+            else:
+                answer = client.completions.create(
+                    prompt=f"<|user|>What is {i} times 2?<|end|><|assistant|>", **common
+                )
+                assert len(answer.choices) == n
+        except openai.BadRequestError as err:
+            return f"400 {err.param}"
+        return "ok"
 
     with ThreadPoolExecutor(max_workers=100) as pool:
-        statuses = list(pool.map(ask, range(100)))
-    assert statuses == [400 if i % 10 == 9 else 200 for i in range(100)]
-    health = httpx.get(root + "/health", timeout=30).json()
+        outcomes = list(pool.map(ask, range(100)))
+    assert outcomes == ["400 n" if i % 10 == 9 else "ok" for i in range(100)]
+    health = httpx.get(url.removesuffix("/v1") + "/health", timeout=30).json()
     assert health["status"] == "ok" and health["in_flight"] == 0
     assert health["slots"]["busy"] == 0 and health["slots"]["total"] == 4
+
+
+def test_sdk_streaming_gives_the_non_streamed_samples_and_models_retrieve_works(served):
+    url, name = served
+    client = openai.OpenAI(base_url=url, api_key="unused", max_retries=0, timeout=120)
+    assert client.models.retrieve(name).id == name and [m.id for m in client.models.list()] == [name]
+    with pytest.raises(openai.NotFoundError):
+        client.models.retrieve("no-such-model")
+    common = dict(model=name, messages=[{"role": "developer", "content": "Be brief."},
+                  {"role": "user", "content": "What is 3 plus 4?"}], n=3, seed=99, max_tokens=12)  # fmt: skip
+    whole = client.chat.completions.create(**common)
+    texts = [""] * 3
+    stream = client.chat.completions.create(**common, stream=True, stream_options={"include_usage": True})
+    chunks = list(stream)
+    for chunk in chunks:
+        for choice in chunk.choices:
+            texts[choice.index] += choice.delta.content or ""
+    assert texts == [c.message.content for c in whole.choices]
+    assert chunks[-1].usage.completion_tokens == whole.usage.completion_tokens
+
+
+def test_a_disconnected_client_frees_its_engine_slots_within_a_few_steps(served):
+    url, name = served
+    root = url.removesuffix("/v1")
+    host, port = root.removeprefix("http://").split(":")
+    body = json.dumps(
+        {"model": name, "prompt": "<|user|>count<|end|><|assistant|>", "n": 8, "max_tokens": 4000}
+    )
+    sock = socket.create_connection((host, int(port)), timeout=30)
+    sock.sendall(
+        f"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n{body}".encode()
+    )
+    deadline = time.monotonic() + 60
+    while (health := httpx.get(root + "/health", timeout=30).json())["slots"]["busy"] < 4:
+        assert time.monotonic() < deadline, health
+    sock.close()
+    closed_at = health["steps"]
+    while (health := httpx.get(root + "/health", timeout=30).json())["in_flight"] or health["slots"]["busy"]:
+        assert time.monotonic() < deadline, health
+    assert health["steps"] - closed_at <= 10  # 8 samples x 4000 tokens on 4 slots would be ~8000 steps
 
 
 @pytest.mark.parametrize(

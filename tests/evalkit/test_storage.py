@@ -6,15 +6,13 @@ import json
 
 import pytest
 
-from evalkit.run_config import RunConfig, Shard, folder_content_hash, model_identity, parse_shard
-from evalkit.storage import (
-    JsonlAppender,
-    RunFolder,
-    completions_file_name,
-    read_jsonl,
-    write_json_atomic,
-)
-from evalkit.types import DataError, EvalkitError
+from evalkit.core.errors import DataError, EvalkitError
+from evalkit.core.files import JsonlAppender, read_jsonl, write_json_atomic
+from evalkit.core.identity import content_hash
+from evalkit.core.records import CheckerSpec, CompletionRecord
+from evalkit.core.run_config import RunConfig, Shard, parse_shard
+from evalkit.core.run_folder import RunFolder, completions_file_name
+from evalkit.planning import model_identity
 
 CONFIG = RunConfig(
     model="m",
@@ -31,6 +29,7 @@ CONFIG = RunConfig(
     seed=0,
     checker_version="1",
 )
+CHECKER = CheckerSpec("integer")
 
 
 @pytest.mark.parametrize(
@@ -53,7 +52,7 @@ def test_read_jsonl_drops_only_a_torn_tail(tmp_path, content, expected, torn):
 def test_bad_line_in_the_middle_is_an_error(tmp_path):
     path = tmp_path / "x.jsonl"
     path.write_text('{"a": 1}\n{oops\n{"a": 3}\n')
-    with pytest.raises(DataError, match="line 2"):
+    with pytest.raises(DataError, match=r"x\.jsonl:2 is not valid JSON"):
         read_jsonl(path)
 
 
@@ -75,16 +74,20 @@ def test_atomic_json_leaves_no_temp_files(tmp_path):
 
 def test_config_guard_names_the_differing_fields(tmp_path):
     folder = RunFolder(tmp_path / "run")
-    folder.initialise(CONFIG, [{"id": "a"}])
-    folder.initialise(CONFIG, [{"id": "a"}])  # same config: accepted, unchanged
+    folder.initialise(CONFIG, [{"id": "a"}], checker=CHECKER)
+    folder.initialise(CONFIG, [{"id": "a"}], checker=CHECKER)  # same config: accepted, unchanged
     other = RunConfig(**{**CONFIG.to_dict(), "temperature": 0.7, "n": 4})
     with pytest.raises(EvalkitError, match=r"n: 2 -> 4; temperature: 0.6 -> 0.7"):
-        folder.initialise(other, [{"id": "a"}])
+        folder.initialise(other, [{"id": "a"}], checker=CHECKER)
+
+
+def completion(pid: str, idx: int, text: str) -> CompletionRecord:
+    return CompletionRecord(pid, idx, 7, "h", text, 3, 4, "stop", 0.5, "1", None, {})
 
 
 def test_completions_are_read_once_across_shard_files(tmp_path):
     folder = RunFolder(tmp_path)
-    folder.initialise(CONFIG, [])
+    folder.initialise(CONFIG, [], checker=CHECKER)
     rows = {
         "completions.jsonl": [("a", 0, "main")],
         "completions.shard-1-of-2.jsonl": [("a", 0, "dup"), ("a", 1, "s1")],
@@ -93,8 +96,8 @@ def test_completions_are_read_once_across_shard_files(tmp_path):
     for name, records in rows.items():
         with JsonlAppender(tmp_path / name) as out:
             for pid, idx, text in records:
-                out.append({"problem_id": pid, "sample_index": idx, "text": text})
-    got = [(r["problem_id"], r["sample_index"], r["text"]) for r in folder.completions()]
+                out.append(completion(pid, idx, text).to_dict())
+    got = [(r.problem_id, r.sample_index, r.text) for r in folder.completions()]
     assert got == [("a", 0, "main"), ("a", 1, "s1"), ("b", 0, "s2")]
 
 
@@ -136,7 +139,7 @@ def test_local_model_identity_is_content_hashed(tmp_path):
     (ckpt / "config.json").write_text('{"hidden": 8}')
     (ckpt / "model.safetensors").write_bytes((2).to_bytes(8, "little") + b"{}" + b"\0" * 16)
     name, revision = model_identity("hf", str(ckpt), None, None)
-    assert (name, revision) == ("my-model", folder_content_hash(ckpt))
+    assert (name, revision) == ("my-model", content_hash(ckpt))
     (ckpt / "config.json").write_text('{"hidden": 16}')
     assert model_identity("hf", str(ckpt), None, None)[1] != revision
     assert model_identity("hf", str(ckpt), "abc", None) == ("my-model", "abc")

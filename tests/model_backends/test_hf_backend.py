@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.types import BackendError, GenerationRequest, SamplingParams
+from evalkit.core.errors import BackendError
+from evalkit.core.types import GenerationRequest, SamplingParams
 from model_backends.registry import BackendOptions, make_backend
 
 QUESTION = ({"role": "user", "content": "What is 3 plus 4?"},)
@@ -189,7 +190,10 @@ def test_evalkit_run_of_the_demo_task_through_the_hf_backend(tiny_llama, tmp_pat
     )
     config = json.loads((run_dir / "config.json").read_text())["config"]
     assert (config["backend"], config["n"], config["limit"]) == ("hf", 2, 3)
-    metrics = json.loads((run_dir / "results.json").read_text())["metrics"]
+    results = json.loads((run_dir / "results.json").read_text())
+    # one checkpoint, one identity: config.json and the backend's provenance name it alike
+    assert results["provenance"]["model_info"]["revision"] == config["model_revision"]
+    metrics = results["metrics"]
     assert (metrics["num_problems"], metrics["n"], metrics["complete"]) == (3, 2, True)
     # The same command again resumes: nothing is regenerated.
     again = CliRunner().invoke(app, args)

@@ -4,6 +4,7 @@ or duplicated, and a server that stays down ends the run with a clear BackendErr
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 from collections import Counter
@@ -11,8 +12,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from evalkit.types import BackendError, GenerationRequest, SamplingParams
+from evalkit.core.errors import BackendError
+from evalkit.core.types import GenerationRequest, SamplingParams, stable_hash
 from model_backends.openai_backend import OpenAIBackend, retry_after_seconds
+from model_backends.openai_retry import backoff_delay
 from model_backends.registry import BackendOptions, make_backend
 
 FAST = {"backoff": 0.01, "max_backoff": 0.05, "timeout": 0.5, "max_tries": 4}
@@ -171,8 +174,8 @@ def test_one_http_request_per_sample_with_its_seed_and_everything_recorded(make_
         seed = int(c.request_id[1:]) * 100 + c.sample_index
         assert c.text == f"answer for seed {seed}"
         assert (c.num_prompt_tokens, c.num_generated_tokens, c.finish_reason) == (7, 4, "stop")
-        body = c.extra["request"]
-        assert body == {
+        sent = next(b for b in server.bodies if b["seed"] == seed)
+        assert sent == {
             "model": "tiny",
             "n": 1,
             "temperature": 0.6,
@@ -182,6 +185,7 @@ def test_one_http_request_per_sample_with_its_seed_and_everything_recorded(make_
             "stop": ["</s>"],
             "messages": [{"role": "user", "content": f"question {c.request_id[1:]}"}],
         }
+        assert c.extra["request_hash"] == stable_hash(sent) and "request" not in c.extra  # never the prompt
         assert c.extra["response"] == {
             "id": f"cmpl-{seed}",
             "model": "tiny",
@@ -234,14 +238,19 @@ def test_no_more_requests_in_flight_than_the_concurrency_limit(make_server, conc
     assert 1 <= server.max_in_flight <= concurrency
 
 
-def test_a_server_that_goes_down_keeps_what_was_yielded_and_fails_clearly(make_server):
+def test_a_server_that_goes_down_keeps_what_was_yielded_and_names_what_failed(make_server):
     server = make_server(healthy_budget=2)
     got = []
-    with pytest.raises(BackendError, match=r"failed after 3 tries; last error: _Retryable: HTTP 503"):
+    with pytest.raises(
+        BackendError, match=r"4 sample\(s\) failed at .*: p1 sample 0, p1 sample 1, p2 sample 0"
+    ) as info:
         for completion in backend_for(server, concurrency=1, max_tries=3).generate(requests()):
             got.append(completion)
+    assert 'last error after 3 tries: HTTP 503: {"error": {"message": "down for maintenance"}}' in str(
+        info.value
+    )
     assert [(c.request_id, c.sample_index) for c in got] == [("p0", 0), ("p0", 1)]
-    assert sum(server.attempts.values()) <= 2 + 3 * 2  # bounded: no retry storm
+    assert sum(server.attempts.values()) == 2 + 4 * 3  # bounded: each failed sample tried max_tries times
 
 
 def test_no_server_at_all_fails_after_bounded_retries():
@@ -249,9 +258,15 @@ def test_no_server_at_all_fails_after_bounded_retries():
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     backend = make_backend(
-        "openai", BackendOptions(model="tiny", base_url=f"http://127.0.0.1:{port}/v1", extra=FAST)
+        "openai",
+        BackendOptions(
+            model="tiny", base_url=f"http://127.0.0.1:{port}/v1", extra={**FAST, "concurrency": 1}
+        ),
     )
-    with pytest.raises(BackendError, match=r"failed after 4 tries; last error: ConnectError"):
+    with pytest.raises(
+        BackendError,
+        match=r"1 sample\(s\) failed at .*: p0 sample 0; last error after 4 tries: cannot connect \(.+\)$",
+    ):
         list(backend.generate(requests(num=1, n=1)))
 
 
@@ -278,12 +293,11 @@ def test_retry_after_parsing(header, seconds):
 
 
 def test_retry_after_wins_over_the_exponential_backoff_but_is_capped():
-    backend = OpenAIBackend(
-        BackendOptions(model="m", base_url="http://127.0.0.1:1/v1", extra={"backoff": 1.0, "max_backoff": 10})
-    )
-    assert backend._delay(attempt=0, retry_after=2.5) == 2.5
-    assert backend._delay(attempt=0, retry_after=1000) == 10
-    assert 4.0 <= backend._delay(attempt=3, retry_after=None) <= 8.0  # 1 * 2**3 with jitter in [0.5, 1]
+    assert backoff_delay(attempt=0, retry_after=2.5, backoff=1.0, max_backoff=10) == 2.5
+    assert backoff_delay(attempt=0, retry_after=1000, backoff=1.0, max_backoff=10) == 10
+    assert (
+        4.0 <= backoff_delay(attempt=3, retry_after=None, backoff=1.0, max_backoff=10) <= 8.0
+    )  # 2**3, jitter
 
 
 @pytest.mark.parametrize(
@@ -294,10 +308,23 @@ def test_retry_after_wins_over_the_exponential_backoff_but_is_capped():
             BackendOptions(model="m", base_url="http://127.0.0.1:1/v1", extra={"api": "embeddings"}),
             "unknown api",
         ),
+        *[
+            (BackendOptions(model="m", base_url="http://127.0.0.1:1/v1", extra={key: value}), message)
+            for key, value, message in [
+                ("timeout", float("nan"), "timeout must be a finite number > 0, got nan"),
+                ("timeout", "inf", "timeout must be a finite number > 0, got 'inf'"),
+                ("timeout", 0, "timeout must be a finite number > 0, got 0"),
+                ("backoff", -1, "backoff must be a finite number >= 0, got -1"),
+                ("max_tries", 0, "max_tries must be an integer >= 1, got 0"),
+                ("max_tries", 2.5, "max_tries must be an integer >= 1, got 2.5"),
+                ("concurrency", "many", "concurrency must be an integer >= 1, got 'many'"),
+                ("concurrency", True, "concurrency must be an integer >= 1, got True"),
+            ]
+        ],
     ],
 )
 def test_bad_options_are_one_line_errors(options, message):
-    with pytest.raises(BackendError, match=message):
+    with pytest.raises(BackendError, match=re.escape(message)):
         make_backend("openai", options)
 
 
@@ -344,7 +371,7 @@ def test_evalkit_run_stops_clearly_when_the_server_goes_down_and_resumes_later(m
 
     failing = make_server(healthy_budget=2)
     result = run(failing)
-    assert isinstance(result.exception, BackendError) and "failed after 3 tries" in str(result.exception)
+    assert isinstance(result.exception, BackendError) and "after 3 tries: HTTP 503" in str(result.exception)
     (run_dir,) = list(tmp_path.iterdir())
     assert len((run_dir / "completions.jsonl").read_text().splitlines()) == 2
     healthy = make_server()

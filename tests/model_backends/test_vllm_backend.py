@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from evalkit.types import BackendError, GenerationRequest, SamplingParams
+from evalkit.core.errors import BackendError
+from evalkit.core.types import GenerationRequest, SamplingParams
 from model_backends.registry import BackendOptions, make_backend
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.settings import resolve_data_dir
-from evalkit.types import DataError
+from evalkit.core.errors import DataError
+from evalkit.core.settings import resolve_data_dir
 from tasks import get_task
 from tasks.gpqa_diamond import SPEC as GPQA_SPEC
 from tasks.gpqa_diamond import ZIP_MEMBER

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from evalkit.types import EvalkitError, Problem
+from evalkit.core.errors import EvalkitError
+from evalkit.core.types import Problem
 from tasks import TASK_NAMES, get_task
 from tasks.gpqa_diamond import make_view
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from model_backends.sambay.ops.dispatch import use_triton
+from model_backends.sambay.ops.dispatch import AUTO, FP_FUSION, Ops
 from model_backends.sambay.ops.layout import empty_channels_last_like
 
 
@@ -153,6 +153,7 @@ def causal_conv1d_update_triton(
         weight.stride(0), weight.stride(1),
         out.stride(0), out.stride(1),
         K=weight.shape[-1], HAS_BIAS=bias is not None, BLOCK_C=block_c,
+        enable_fp_fusion=FP_FUSION,
     )  # fmt: skip
     return out
 
@@ -163,9 +164,11 @@ def causal_conv1d_update(
     weight: torch.Tensor,
     bias: torch.Tensor | None,
     slots: torch.Tensor,
+    *,
+    ops: Ops = AUTO,
 ) -> torch.Tensor:
     """Dispatcher: the Triton kernel for CUDA tensors when triton imports, else the reference."""
-    if use_triton("causal_conv1d_update", x, triton is not None):
+    if ops.use_triton("causal_conv1d_update", x, triton is not None):
         return causal_conv1d_update_triton(x, conv_state, weight, bias, slots)
     return causal_conv1d_update_ref(x, conv_state, weight, bias, slots)
 
@@ -262,14 +265,15 @@ def causal_conv1d_triton(
         K=K, HAS_BIAS=bias is not None,
         BLOCK_C=block_c, BLOCK_T=block_t, BLOCK_K=triton.next_power_of_2(K),
         num_warps=4,
+        enable_fp_fusion=FP_FUSION,
     )  # fmt: skip
     return out, conv_state
 
 
 def causal_conv1d(
-    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, *, ops: Ops = AUTO
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Dispatcher: the Triton kernel for CUDA tensors when triton imports, else the reference."""
-    if use_triton("causal_conv1d", x, triton is not None):
+    if ops.use_triton("causal_conv1d", x, triton is not None):
         return causal_conv1d_triton(x, weight, bias)
     return causal_conv1d_ref(x, weight, bias)

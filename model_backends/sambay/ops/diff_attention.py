@@ -27,7 +27,7 @@ import os
 
 import torch
 
-from model_backends.sambay.ops.dispatch import use_triton
+from model_backends.sambay.ops.dispatch import AUTO, FP_FUSION, Ops
 
 
 def window_mask(num_queries: int, num_keys: int, window: int | None, device=None) -> torch.Tensor:
@@ -628,6 +628,7 @@ def diff_attention_decode_triton(
         v_cache.stride(0), v_cache.stride(1), v_cache.stride(2), v_cache.stride(3),
         out.stride(0), out.stride(1),
         GROUP=group, NUM_SPLITS=splits, **cfg, **launch,
+        enable_fp_fusion=FP_FUSION,
     )  # fmt: skip
     if splits > 1:
         _diff_attn_decode_combine_kernel[(batch, pairs)](
@@ -636,6 +637,7 @@ def diff_attention_decode_triton(
             out.stride(0), out.stride(1),
             GROUP=group, NUM_SPLITS=splits,
             **{n: cfg[n] for n in ("HEAD_DIM", "BLOCK_R", "BLOCK_D", "INTERPRETER")}, num_warps=4,
+            enable_fp_fusion=FP_FUSION,
         )  # fmt: skip
     return out
 
@@ -694,6 +696,7 @@ def diff_attention_triton(
         v.stride(0), v.stride(1), v.stride(2), v.stride(3),
         out.stride(0), out.stride(1), out.stride(2),
         GROUP=group, HAS_WINDOW=window is not None, **cfg, **launch,
+        enable_fp_fusion=FP_FUSION,
     )  # fmt: skip
     return out
 
@@ -708,10 +711,12 @@ def diff_attention(
     eps: float,
     window: int | None,
     query_chunk: int = 1024,
+    *,
+    ops: Ops = AUTO,
 ) -> torch.Tensor:
     """Dispatcher: the Triton kernel for CUDA tensors when triton imports, else the reference
     (`query_chunk` only matters to the reference)."""
-    if use_triton("diff_attention", q, triton is not None):
+    if ops.use_triton("diff_attention", q, triton is not None):
         return diff_attention_triton(q, k, v, lam, lambda_init, subln_weight, eps, window)
     return diff_attention_ref(q, k, v, lam, lambda_init, subln_weight, eps, window, query_chunk)
 
@@ -726,8 +731,10 @@ def diff_attention_decode(
     lambda_init: float,
     subln_weight: torch.Tensor,
     eps: float,
+    *,
+    ops: Ops = AUTO,
 ) -> torch.Tensor:
     """Dispatcher: the Triton kernel for CUDA tensors when triton imports, else the reference."""
-    use = use_triton("diff_attention_decode", q, triton is not None)
+    use = ops.use_triton("diff_attention_decode", q, triton is not None)
     op = diff_attention_decode_triton if use else diff_attention_decode_ref
     return op(q, k_cache, v_cache, slots, cache_lens, lam, lambda_init, subln_weight, eps)

@@ -1,38 +1,40 @@
-"""Which implementation an op runs: its Triton kernel for CUDA tensors when Triton imports, else its
-pure-PyTorch reference. The choice is logged once per (op, path) so a run says which code it used.
+"""Which implementation an op runs, as a value the caller owns: `Ops(mode)`.
 
-`EVALKIT_SAMBAY_OPS=reference` in the environment (or `with reference_ops():`) forces the reference
-ops on every device: to compare against the kernels, or to rule them out when debugging a GPU run.
-`EVALKIT_SAMBAY_OPS=triton` (or `with triton_ops():`) forces the kernels on every device; on CPU
-tensors that only works under the Triton interpreter (TRITON_INTERPRET=1), which is what the
-whole-model interpreter test uses."""
+- "auto" (the default): an op's Triton kernel for CUDA tensors when triton imports, else its pure-PyTorch
+  reference;
+- "reference": the reference ops on every device (to compare against the kernels, or to rule them out
+  when debugging a GPU run);
+- "triton": the kernels on every device; on CPU tensors that only works under the Triton interpreter
+  (TRITON_INTERPRET=1), which is what the whole-model interpreter test uses.
+
+The model holds one Ops (given at construction) and passes it to every op it calls; the runner asks the
+same one whether decode may be captured in CUDA graphs. Nothing here reads or writes the environment:
+the backend turns its setting (an option, or an environment variable) into an Ops when it is built
+(`Ops.parse`). The choice is
+logged once per (op, path) so a run says which code it used.
+"""
 
 from __future__ import annotations
 
 import functools
 import logging
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+from dataclasses import dataclass, field
 
 import torch
 
-from evalkit.types import BackendError
+from model_backends.sambay.errors import ConfigError
 
 logger = logging.getLogger(__name__)
+MODES = ("auto", "reference", "triton")
+
+# FMA contraction in the kernels: on, as they were validated. Every launch passes it as the kernel
+# option `enable_fp_fusion=FP_FUSION` rather than through TRITON_DEFAULT_FP_FUSION, so importing the ops
+# changes nothing in the process environment, and Triton 3.9's warning that its default flips to off in
+# 3.10 does not apply (the option is explicit). TRITON_FORCE_DISABLE_FP_FUSION=1 still turns it off.
+FP_FUSION = True
+
+# Which (op, path) pairs have been logged: a log-once memory, not a setting (it changes no result).
 _logged: set[tuple[str, str]] = set()
-_MODES = ("auto", "reference", "triton")  # auto: Triton for CUDA tensors, the reference elsewhere
-
-
-def parse_mode(value: str | None) -> str:
-    """The EVALKIT_SAMBAY_OPS value as a mode; a misspelt one is refused, never read as another mode."""
-    mode = (value or "").strip().lower() or "auto"
-    if mode not in _MODES:
-        raise BackendError(f"EVALKIT_SAMBAY_OPS={value!r} is not a mode; set it to auto, reference or triton")
-    return mode
-
-
-_mode = parse_mode(os.environ.get("EVALKIT_SAMBAY_OPS"))
 
 
 @functools.cache
@@ -45,49 +47,50 @@ def _triton_imports() -> bool:
     return True
 
 
-def use_triton(op: str, x: torch.Tensor, triton_available: bool) -> bool:
-    """True when `op` should run its Triton kernel on `x`'s device."""
-    wanted = _mode == "triton" or (_mode == "auto" and x.is_cuda)
-    path = "triton" if (wanted and triton_available) else "reference"
-    if (op, path) not in _logged:
-        _logged.add((op, path))
-        logger.info("%s: using the %s path (device %s)", op, path, x.device)
-    return path == "triton"
+@dataclass(frozen=True)
+class Ops:
+    """The ops mode ("auto", "reference" or "triton"). `source` only names where it came from (the
+    setting's name, for messages)."""
+
+    mode: str = "auto"
+    source: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ConfigError(f"ops mode {self.mode!r} is not one of {', '.join(MODES)}")
+
+    @classmethod
+    def parse(cls, value: str | None, source: str) -> Ops:
+        """A setting's text as an Ops: blank means auto; a misspelt one is refused, never read as another."""
+        mode = (value or "").strip().lower() or "auto"
+        if mode not in MODES:
+            raise ConfigError(f"{source}={value!r} is not a mode; set it to auto, reference or triton")
+        return cls(mode, source)
+
+    def use_triton(self, op: str, x: torch.Tensor, triton_available: bool) -> bool:
+        """True when `op` should run its Triton kernel on `x`'s device."""
+        wanted = self.mode == "triton" or (self.mode == "auto" and x.is_cuda)
+        path = "triton" if (wanted and triton_available) else "reference"
+        if (op, path) not in _logged:
+            _logged.add((op, path))
+            logger.info("%s: using the %s path (device %s)", op, path, x.device)
+        return path == "triton"
+
+    def triton_active(self) -> bool:
+        """True when CUDA tensors get the Triton kernels: triton imports and the reference is not forced."""
+        return self.mode != "reference" and _triton_imports()
+
+    def describe(self, device: torch.device | str) -> str:
+        """One line for users: which ops a model on `device` runs, and why."""
+        device = torch.device(device)
+        if device.type != "cuda":
+            return f"reference PyTorch ops (device {device}; the Triton kernels need CUDA)"
+        if self.mode == "reference":
+            forced_by = f"{self.source}=reference" if self.source else "the ops mode 'reference'"
+            return f"reference PyTorch ops (forced by {forced_by})"
+        if not _triton_imports():
+            return "reference PyTorch ops (triton does not import: pip install 'triton>=3.0', the gpu extra)"
+        return "Triton kernels"
 
 
-def triton_active() -> bool:
-    """True when CUDA tensors get the Triton kernels: triton imports and the reference is not forced."""
-    return _mode != "reference" and _triton_imports()
-
-
-@contextmanager
-def ops_mode(mode: str) -> Iterator[None]:
-    """Inside the block, ops dispatch as `mode` says ("auto", "reference" or "triton")."""
-    global _mode
-    before, _mode = _mode, parse_mode(mode)
-    try:
-        yield
-    finally:
-        _mode = before
-
-
-def reference_ops():
-    """Run the reference ops on every device inside the block."""
-    return ops_mode("reference")
-
-
-def triton_ops():
-    """Run the Triton kernels on every device inside the block (CPU: under TRITON_INTERPRET=1 only)."""
-    return ops_mode("triton")
-
-
-def describe_path(device: torch.device | str) -> str:
-    """One line for users: which ops a model on `device` runs, and why."""
-    device = torch.device(device)
-    if device.type != "cuda":
-        return f"reference PyTorch ops (device {device}; the Triton kernels need CUDA)"
-    if _mode == "reference":
-        return "reference PyTorch ops (forced by EVALKIT_SAMBAY_OPS=reference)"
-    if not _triton_imports():
-        return "reference PyTorch ops (triton does not import: pip install 'evalkit[gpu]')"
-    return "Triton kernels"
+AUTO = Ops()  # what an op called without an Ops runs (an immutable value, not a switch)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from model_backends.sambay.ops.dispatch import use_triton
+from model_backends.sambay.ops.dispatch import AUTO, FP_FUSION, Ops
 
 
 def silu_mul_ref(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -126,7 +126,7 @@ def _silu_mul_launch(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor) -> Non
         return
     config = silu_mul_config(n_cols)
     _silu_mul_kernel[(n_rows, triton.cdiv(n_cols, config["BLOCK"]))](
-        a, b, out, n_cols, a.stride(0), b.stride(0), out.stride(0), **config
+        a, b, out, n_cols, a.stride(0), b.stride(0), out.stride(0), **config, enable_fp_fusion=FP_FUSION
     )
 
 
@@ -183,28 +183,35 @@ def add_layernorm_triton(
             res_rows, x_rows, weight, bias if bias is not None else weight, total_rows, normed_rows,
             width, res_rows.stride(0), x_rows.stride(0), total_rows.stride(0), normed_rows.stride(0), eps,
             HAS_BIAS=bias is not None, **add_layernorm_config(width),
+            enable_fp_fusion=FP_FUSION,
         )  # fmt: skip
     return total, normed
 
 
-def silu_mul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+def silu_mul(a: torch.Tensor, b: torch.Tensor, *, ops: Ops = AUTO) -> torch.Tensor:
     """Dispatcher: the Triton kernel for CUDA tensors when triton imports, else the reference."""
-    if use_triton("silu_mul", a, triton is not None):
+    if ops.use_triton("silu_mul", a, triton is not None):
         return silu_mul_triton(a, b)
     return silu_mul_ref(a, b)
 
 
-def swiglu(gate_up: torch.Tensor) -> torch.Tensor:
+def swiglu(gate_up: torch.Tensor, *, ops: Ops = AUTO) -> torch.Tensor:
     """Dispatcher: the Triton kernel for CUDA tensors when triton imports, else the reference."""
-    if use_triton("swiglu", gate_up, triton is not None):
+    if ops.use_triton("swiglu", gate_up, triton is not None):
         return swiglu_triton(gate_up)
     return swiglu_ref(gate_up)
 
 
 def add_layernorm(
-    residual: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, eps: float
+    residual: torch.Tensor,
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    eps: float,
+    *,
+    ops: Ops = AUTO,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Dispatcher: the Triton kernel for CUDA tensors when triton imports, else the reference."""
-    if use_triton("add_layernorm", x, triton is not None):
+    if ops.use_triton("add_layernorm", x, triton is not None):
         return add_layernorm_triton(residual, x, weight, bias, eps)
     return add_layernorm_ref(residual, x, weight, bias, eps)

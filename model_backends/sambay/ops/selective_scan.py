@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from model_backends.sambay.ops.dispatch import use_triton
+from model_backends.sambay.ops.dispatch import AUTO, FP_FUSION, Ops
 from model_backends.sambay.ops.layout import empty_channels_last_like
 
 
@@ -215,6 +215,7 @@ def selective_state_update_triton(
         dt_bias.stride(0),
         out.stride(0), out.stride(1),
         HAS_Z=z is not None, BLOCK_C=block_c, BLOCK_N=block_n,
+        enable_fp_fusion=FP_FUSION,
     )  # fmt: skip
     return out
 
@@ -230,9 +231,11 @@ def selective_state_update(
     z: torch.Tensor | None,
     dt_bias: torch.Tensor,
     slots: torch.Tensor,
+    *,
+    ops: Ops = AUTO,
 ) -> torch.Tensor:
     """Dispatcher: the Triton kernel for CUDA tensors when triton imports, else the reference."""
-    use = use_triton("selective_state_update", x, triton is not None)
+    use = ops.use_triton("selective_state_update", x, triton is not None)
     op = selective_state_update_triton if use else selective_state_update_ref
     return op(state, x, dt, A, B, C, D, z, dt_bias, slots)
 
@@ -411,6 +414,7 @@ def selective_scan_triton(
         last_state.stride(0), last_state.stride(1), last_state.stride(2),
         HAS_Z=z is not None, BLOCK_C=block_c, BLOCK_N=block_n,
         num_warps=num_warps,
+        enable_fp_fusion=FP_FUSION,
     )  # fmt: skip
     return out, last_state
 
@@ -424,7 +428,10 @@ def selective_scan(
     D: torch.Tensor,
     z: torch.Tensor | None,
     delta_bias: torch.Tensor,
+    *,
+    ops: Ops = AUTO,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Dispatcher: the Triton kernel for CUDA tensors when triton imports, else the reference."""
-    op = selective_scan_triton if use_triton("selective_scan", u, triton is not None) else selective_scan_ref
+    use = ops.use_triton("selective_scan", u, triton is not None)
+    op = selective_scan_triton if use else selective_scan_ref
     return op(u, delta, A, B, C, D, z, delta_bias)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from model_backends.sambay.ops.dispatch import use_triton
+from model_backends.sambay.ops.dispatch import AUTO, FP_FUSION, Ops
 
 # top_p <= 0 acts as this (an infinitesimal nucleus: the most probable token(s) only)
 _MIN_TOP_P = 1e-30
@@ -373,14 +373,15 @@ def top_p_sample_triton(
         out, scratch,
         vocab, logits.stride(0), dense_min,
         CAND=cand, **config,
+        enable_fp_fusion=FP_FUSION,
     )  # fmt: skip
     return out
 
 
 def top_p_sample(
-    logits: torch.Tensor, temperature: torch.Tensor, top_p: torch.Tensor, u: torch.Tensor
+    logits: torch.Tensor, temperature: torch.Tensor, top_p: torch.Tensor, u: torch.Tensor, *, ops: Ops = AUTO
 ) -> torch.Tensor:
     """Dispatcher: the Triton kernel for CUDA tensors when triton imports, else the reference."""
-    if use_triton("top_p_sample", logits, triton is not None):
+    if ops.use_triton("top_p_sample", logits, triton is not None):
         return top_p_sample_triton(logits, temperature, top_p, u)
     return top_p_sample_ref(logits, temperature, top_p, u)

@@ -11,6 +11,8 @@ from types import SimpleNamespace
 
 import torch
 
+from model_backends.sambay.ops.dispatch import Ops
+
 NUM_STATES = 997
 
 
@@ -43,6 +45,7 @@ class FakeModel(torch.nn.Module):
         gen = torch.Generator().manual_seed(seed)
         self.table = torch.nn.Parameter(3 * torch.randn(NUM_STATES, vocab_size, generator=gen))
         self.config = SimpleNamespace(vocab_size=vocab_size, max_position_embeddings=max_position_embeddings)
+        self.ops = Ops()  # what the runner asks (graphs, sampler); the fake itself calls no op
         self.prefilled_prompts = 0
         self.pools: list[FakePool] = []
 
@@ -87,7 +90,7 @@ def naive_generate(
     model: torch.nn.Module, prompt: list[int], seed: int, sampling, stop_ids=()
 ) -> tuple[list[int], str]:
     """The oracle: a full forward over all tokens for every new token, the same seeded sampler."""
-    from model_backends.sambay.sampling import sample
+    from model_backends.sambay.engine.sampler import sample
 
     ids, out = list(prompt), []
     for step in range(sampling.max_new_tokens):

@@ -17,6 +17,10 @@ def test_evalkit_run_of_the_demo_task_through_the_sambay_backend(tmp_path):
     args += ["--limit", "3", "--max-new-tokens", "24", "--out", str(out), "--workers", "1"]
     first = CliRunner().invoke(app, args)
     assert first.exit_code == 0, first.output
+    # The CLI says which ops run (the backend itself prints nothing).
+    assert "sambay: reference PyTorch ops (device cpu; the Triton kernels need CUDA) on cpu, float32" in (
+        first.stderr
+    )
     (run_dir,) = [p for p in out.iterdir() if (p / "results.json").exists()]
     records = [json.loads(line) for line in (run_dir / "completions.jsonl").read_text().splitlines()]
     assert sorted((r["problem_id"], r["sample_index"]) for r in records) == [

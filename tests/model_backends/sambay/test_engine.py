@@ -6,8 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from evalkit.types import GenerationRequest, SamplingParams
-from model_backends.sambay.engine import EngineConfig, LLMEngine
+from model_backends.sambay.engine import EngineConfig, LLMEngine, Request, SamplingParams
 from model_backends.sambay.model import SambaYForCausalLM
 from tests.model_backends.sambay.fake_model import naive_generate
 
@@ -25,10 +24,9 @@ def model(tiny_model) -> SambaYForCausalLM:
     return tiny_model(seed=0)
 
 
-def request(rid: str, n: int, temperature: float, max_new: int, seed0: int = 7) -> GenerationRequest:
-    return GenerationRequest(
+def request(rid: str, n: int, temperature: float, max_new: int, seed0: int = 7) -> Request:
+    return Request(
         request_id=rid,
-        messages=(),
         sample_indices=tuple(range(n)),
         seeds=tuple(seed0 * 1_000_003 + 97 * i + len(rid) for i in range(n)),
         sampling=SamplingParams(temperature=temperature, top_p=0.95, max_new_tokens=max_new),
@@ -99,7 +97,7 @@ def test_padded_decode_gives_the_same_tokens(model, max_slots):
 
 
 def test_padded_decode_keeps_pad_rows_off_live_slots(model):
-    from model_backends.sambay.graphs import graph_batch_sizes
+    from model_backends.sambay.engine.graphs import graph_batch_sizes
 
     engine = LLMEngine(model, EngineConfig(max_slots=6))
     engine.runner.padded_eager = True
@@ -118,7 +116,7 @@ def test_padded_decode_keeps_pad_rows_off_live_slots(model):
 def test_cuda_graphs_with_kernels_equal_reference_ops_token_for_token(tiny_checkpoint_dir, dtype):
     """The issue's GPU check: Triton ops + CUDA graphs against the reference-op engine (eager, no graphs,
     the reference path forced) on a tiny checkpoint: greedy tokens equal, seeded samples equal."""
-    from model_backends.sambay.ops import dispatch
+    from model_backends.sambay.ops.dispatch import Ops
 
     model = SambaYForCausalLM.from_pretrained(tiny_checkpoint_dir, dtype=dtype, device="cuda")
     reqs = [
@@ -131,7 +129,7 @@ def test_cuda_graphs_with_kernels_equal_reference_ops_token_for_token(tiny_check
         for s in graphs.generate((r, PROMPTS[r.request_id]) for r in reqs)
     }
     assert graphs.runner.graph_mode == "capture" and graphs.runner.graphs.graphs
-    with dispatch.reference_ops():
+    with model.using_ops(Ops("reference")):
         reference = run(model, reqs, max_slots=7, cuda_graphs=False)
     greedy = [key for key in reference if key[0] in ("p3", "p9")]
     assert all(fast[key] == reference[key] for key in greedy)
@@ -150,11 +148,11 @@ def test_seeded_sampling_matches_the_oracle(model):
 
 def test_stop_token_ends_a_sample(model):
     # Make the greedy continuation's 4th token a stop token: the sample must end there with "stop".
-    sampling = SamplingParams(temperature=0.0, max_new_tokens=12)
+    sampling = SamplingParams(temperature=0.0, top_p=0.95, max_new_tokens=12)
     want, _ = naive_generate(model, PROMPTS["p9"], 0, sampling)
     stop = want[3]
     engine = LLMEngine(model, EngineConfig(max_slots=2), stop_token_ids=[stop])
-    req = GenerationRequest("p9", (), (0,), (0,), sampling)
+    req = Request("p9", (0,), (0,), sampling)
     [seq] = list(engine.generate([(req, PROMPTS["p9"])]))
     assert seq.generated == want[: want.index(stop) + 1]
     assert seq.finish_reason == "stop"

@@ -31,9 +31,9 @@ def _run(model, prompts: list[torch.Tensor], steps: torch.Tensor) -> list[torch.
 
 
 def test_published_model_logits_kernels_vs_reference_ops():
-    from model_backends.sambay.config import SambaYConfig
     from model_backends.sambay.model import SambaYForCausalLM
-    from model_backends.sambay.ops import dispatch
+    from model_backends.sambay.model.config import SambaYConfig
+    from model_backends.sambay.ops.dispatch import Ops
     from model_backends.sambay.testing import randomize_
 
     model = randomize_(
@@ -44,7 +44,7 @@ def test_published_model_logits_kernels_vs_reference_ops():
     prompts = [torch.randint(0, vocab, (n,), device="cuda", generator=gen) for n in (PROMPT_LEN, 97)]
     steps = torch.randint(0, vocab, (2, DECODE_STEPS), device="cuda", generator=gen)
     fast = _run(model, prompts, steps)
-    with dispatch.reference_ops():
+    with model.using_ops(Ops("reference")):
         reference = _run(model, prompts, steps)
     errors = [_relative_rms(a.float(), b.float()) for a, b in zip(fast, reference, strict=True)]
     top1 = [

@@ -8,8 +8,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from model_backends.sambay.config import SambaYConfig
-from model_backends.sambay.layers import MLP, DecoderLayer, DiffLambda, GatedMemoryUnit, Mamba
+from model_backends.sambay.model.attention import DiffLambda
+from model_backends.sambay.model.config import SambaYConfig
+from model_backends.sambay.model.layers import MLP, DecoderLayer
+from model_backends.sambay.model.mamba import GatedMemoryUnit, Mamba
 from model_backends.sambay.testing import random_state_dict, tiny_config
 
 CONFIG = SambaYConfig.from_dict(tiny_config())

@@ -10,10 +10,9 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from evalkit.types import BackendError
-from model_backends.sambay import loader
-from model_backends.sambay.loader import PUBLISHED_REVISION, CheckpointError
-from model_backends.sambay.model import SambaYForCausalLM
+from model_backends.sambay.errors import EngineError
+from model_backends.sambay.model import SambaYForCausalLM, loader
+from model_backends.sambay.model.loader import PUBLISHED_REVISION, CheckpointError
 from model_backends.sambay.testing import make_tiny_checkpoint
 
 WEIGHTS = "model.safetensors"
@@ -142,7 +141,7 @@ def _break_config(folder: Path) -> None:
 )
 def test_broken_checkpoints_fail_clearly(checkpoint, breakage, message):
     breakage(checkpoint)
-    with pytest.raises(BackendError, match=message):
+    with pytest.raises(EngineError, match=message):
         SambaYForCausalLM.from_pretrained(checkpoint)
 
 

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from evalkit.types import BackendError
+from model_backends.sambay.errors import CheckpointError
+from model_backends.sambay.model.tokenizer import load_tokenizer, render_chat, stop_token_ids
 from model_backends.sambay.testing import SPECIAL_TOKENS
-from model_backends.sambay.tokenizer import load_tokenizer, render_chat, stop_token_ids
 
 
 @pytest.fixture(scope="module")
@@ -63,5 +63,5 @@ def test_stop_tokens_without_generation_config(tmp_path, tokenizer):
 
 
 def test_missing_tokenizer_is_a_clear_error(tmp_path):
-    with pytest.raises(BackendError, match="cannot load a tokenizer"):
+    with pytest.raises(CheckpointError, match="cannot load a tokenizer"):
         load_tokenizer(tmp_path)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from evalkit.types import BackendError
-from model_backends.sambay.config import PUBLISHED_CONFIG, SambaYConfig, lambda_init, layer_plan
+from model_backends.sambay.errors import ConfigError
 from model_backends.sambay.model import SambaYForCausalLM
-from model_backends.sambay.state import StatePool
+from model_backends.sambay.model.config import PUBLISHED_CONFIG, SambaYConfig, lambda_init, layer_plan
+from model_backends.sambay.model.state import StatePool
 from model_backends.sambay.testing import tiny_config
 
 # sambay.md section 2, written out row by row.
@@ -73,7 +73,7 @@ def test_both_sliding_window_forms(sliding_window):
     ],
 )
 def test_bad_configs_raise_clear_errors(overrides, message):
-    with pytest.raises(BackendError, match=message):
+    with pytest.raises(ConfigError, match=message):
         SambaYConfig.from_dict(tiny_config(**overrides))
 
 
@@ -98,10 +98,23 @@ def test_lambda_init_table(layer_idx, expected):
     assert lambda_init(layer_idx) == pytest.approx(expected, abs=1e-6)
 
 
-def test_state_bytes_of_published_model():
+# sambay.md 5.3 for the published model in bf16 (the SSM state kept in fp32, state.py): 9 Mamba layers
+# x 5120 channels x (conv 4 x 2 B + SSM 16 x 4 B), 20 MiB of SWA rings once full, 5,120 B per token.
+MAMBA_BYTES, SWA_BYTES, FULL_BYTES_PER_TOKEN = 3_317_760, 20_971_520, 5_120
+
+
+@pytest.mark.parametrize("max_seq_len", [1, 511, 512, 2048, 32768])
+def test_state_bytes_of_published_model(max_seq_len):
     config = SambaYConfig.published()
-    mamba = 9 * 5120 * (4 * 2 + 16 * 4)  # conv in bf16, SSM in fp32
-    swa = 8 * 2 * 512 * 20 * 64 * 2  # 20 MiB of rings
-    full = 2 * 2048 * 20 * 64 * 2  # 5 KiB per token
-    assert StatePool.bytes_per_slot(config, 2048, torch.bfloat16) == mamba + swa + full
-    assert swa == 20 * 2**20 and full // 2048 == 5120
+    ring_rows = min(512, max_seq_len)  # the ring holds min(window, max_seq_len) rows
+    swa = SWA_BYTES * ring_rows // 512
+    want = MAMBA_BYTES + swa + FULL_BYTES_PER_TOKEN * max_seq_len
+    assert StatePool.bytes_per_slot(config, max_seq_len, torch.bfloat16) == want
+
+
+def test_published_context_comes_from_config_json():
+    assert SambaYConfig.published().max_position_embeddings == 262144  # what config.json carries
+    assert SambaYConfig.from_dict(tiny_config()).max_position_embeddings is None  # not declared
+    assert SambaYConfig.from_dict(tiny_config(max_position_embeddings=300)).max_position_embeddings == 300
+    with pytest.raises(ConfigError, match="max_position_embeddings=0 must be a positive integer"):
+        SambaYConfig.from_dict(tiny_config(max_position_embeddings=0))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from evalkit.types import BackendError
+from model_backends.sambay.errors import RequestError
 
 from .conftest import TINY_CASES
 
@@ -131,7 +131,7 @@ def test_decode_does_not_depend_on_batch_companions(tiny_model):
 
 
 def test_reset_and_pool_sizes(tiny_model):
-    from model_backends.sambay.state import StatePool
+    from model_backends.sambay.model.state import StatePool
 
     model = tiny_model(seed=0)
     pool = model.new_state_pool(num_slots=3, max_seq_len=6)  # max_seq_len < window: ring of 6 rows
@@ -142,9 +142,9 @@ def test_reset_and_pool_sizes(tiny_model):
     for t in range(2, 6):
         logits = model.decode(tokens[t : t + 1], torch.tensor([1]), pool)
     _assert_logits_close(logits[0], full[-1], torch.float32)
-    with pytest.raises(BackendError, match="max_seq_len"):
+    with pytest.raises(RequestError, match="max_seq_len"):
         model.decode(tokens[:1], torch.tensor([1]), pool)
-    with pytest.raises(BackendError, match="does not fit"):
+    with pytest.raises(RequestError, match="does not fit"):
         model.prefill([_tokens(4, 7)], torch.tensor([0]), pool)
     pool.reset_([1])
     assert pool.seq_lens[1] == 0

@@ -13,21 +13,14 @@ difference flips a bf16 rounding only near a tie. The residual sum is exact: alw
 
 from __future__ import annotations
 
-import importlib.util
-import json
 import logging
-import os
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from tests.model_backends.sambay.interpreter import run_worker
+from tests.model_backends.sambay.interpreter import HAS_TRITON, worker_fixture, worker_main
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-HAS_TRITON = importlib.util.find_spec("triton") is not None
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 TOLERANCE = {torch.float32: 1e-5, torch.bfloat16: 1e-2}
 MIN_IDENTICAL_BF16 = 0.99
@@ -137,9 +130,7 @@ def _check(figures: dict[str, dict[str, float]]) -> None:
             assert f["identical"] == 1.0, (output, f)
 
 
-@pytest.fixture(scope="module")
-def interpreter_figures() -> dict[str, dict]:
-    return run_worker(__file__)
+interpreter_figures = worker_fixture(__file__)
 
 
 def _interpreter_keys() -> list[str]:
@@ -172,7 +163,7 @@ def test_kernels_match_reference_on_gpu_at_real_size(dt_name: str):
 
 
 def _config():
-    from model_backends.sambay.config import SambaYConfig
+    from model_backends.sambay.model.config import SambaYConfig
 
     return SambaYConfig(
         vocab_size=64,
@@ -196,8 +187,8 @@ def _randomised(module: torch.nn.Module, dtype: torch.dtype, seed: int) -> torch
 @pytest.mark.parametrize("dt_name", list(DTYPES))
 def test_fused_layers_equal_their_unfused_expressions_bit_for_bit(dt_name: str):
     """On CPU the layers run the refs; each side here is the expression layers.py had before fusion."""
-    from model_backends.sambay import layers
-    from model_backends.sambay.config import GMU, MAMBA, SWA_ATTN
+    from model_backends.sambay.model import layers, mamba
+    from model_backends.sambay.model.config import GMU, MAMBA, SWA_ATTN
 
     dtype, config = DTYPES[dt_name], _config()
     gen = torch.Generator().manual_seed(0)
@@ -212,14 +203,14 @@ def test_fused_layers_equal_their_unfused_expressions_bit_for_bit(dt_name: str):
         gate, up = mlp.fc1(x).chunk(2, dim=-1)
         assert torch.equal(mlp(x), mlp.fc2(up * F.silu(gate)))
 
-        gmu = _randomised(layers.GatedMemoryUnit(config), dtype, 2)
+        gmu = _randomised(mamba.GatedMemoryUnit(config), dtype, 2)
         u, memory = rand(2, 5, H), rand(2, 5, C)
         assert torch.equal(gmu(u, memory), gmu.out_proj(F.silu(gmu.in_proj(u)) * memory))
 
-        mamba = _randomised(layers.Mamba(config, exports_memory=True), dtype, 3)
+        block = _randomised(mamba.Mamba(config, exports_memory=True), dtype, 3)
         y, z = rand(3, C), rand(3, C, scale=3.0)
-        finished = mamba._finish(y, z)
-        assert torch.equal(finished.out, mamba.out_proj(y * F.silu(z)))
+        finished = block._finish(y, z)
+        assert torch.equal(finished.out, block.out_proj(y * F.silu(z)))
         assert finished.memory is y
 
         for kind in (MAMBA, GMU, SWA_ATTN):  # fp32 residual for SSM kinds, model dtype otherwise
@@ -304,6 +295,4 @@ def test_kernels_compile_for_h100_without_spills(act: str):
 
 
 if __name__ == "__main__":  # the interpreter worker (see module docstring)
-    assert os.environ.get("TRITON_INTERPRET") == "1", "run with TRITON_INTERPRET=1"
-    sys.path.insert(0, str(REPO_ROOT))
-    print(json.dumps(_run_all()))
+    worker_main(_run_all)

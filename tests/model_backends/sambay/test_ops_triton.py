@@ -7,20 +7,12 @@ file doubles as that worker (`python test_ops_triton.py` prints one JSON object 
 
 from __future__ import annotations
 
-import importlib.util
-import json
 import logging
-import os
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
-from tests.model_backends.sambay.interpreter import run_worker
-
-REPO_ROOT = Path(__file__).resolve().parents[3]
-HAS_TRITON = importlib.util.find_spec("triton") is not None
+from tests.model_backends.sambay.interpreter import HAS_TRITON, worker_fixture, worker_main
 
 # name -> (batch, channels, d_state, conv width, with z gate, with pad slot, with conv bias)
 TINY_CASES = {
@@ -119,15 +111,13 @@ def _check(errors: dict[str, float], dt_name: str) -> None:
         assert errors[key] == 0.0, (key, errors[key])
 
 
-@pytest.fixture(scope="module")
-def interpreter_errors() -> dict[str, dict[str, float]]:
-    return run_worker(__file__)
+interpreter_figures = worker_fixture(__file__)
 
 
 @pytest.mark.parametrize("dt_name", list(DTYPES))
 @pytest.mark.parametrize("case_name", list(TINY_CASES))
-def test_kernels_match_reference_under_interpreter(interpreter_errors, case_name: str, dt_name: str):
-    _check(interpreter_errors[f"{case_name}-{dt_name}"], dt_name)
+def test_kernels_match_reference_under_interpreter(interpreter_figures, case_name: str, dt_name: str):
+    _check(interpreter_figures[f"{case_name}-{dt_name}"], dt_name)
 
 
 @pytest.mark.gpu
@@ -198,17 +188,25 @@ def test_dispatcher_uses_reference_on_cpu_and_says_so(monkeypatch, caplog, op_na
     assert any("reference path" in r.getMessage() for r in caplog.records)
 
 
-def test_reference_ops_switch_turns_the_kernels_and_graphs_off():
-    from model_backends.sambay.ops import dispatch
+@pytest.mark.parametrize(
+    ("mode", "triton_active", "kernel_on_cpu", "kernel_on_cpu_without_triton"),
+    [
+        ("auto", HAS_TRITON, False, False),  # auto: kernels for CUDA tensors only
+        ("reference", False, False, False),  # the reference everywhere, kernels and graphs off
+        ("triton", HAS_TRITON, True, False),  # forced (CPU: under the interpreter); needs triton
+    ],
+)
+def test_ops_modes(mode, triton_active, kernel_on_cpu, kernel_on_cpu_without_triton):
+    from model_backends.sambay.ops.dispatch import Ops
 
-    before = dispatch.triton_active()
-    with dispatch.reference_ops():
-        assert not dispatch.triton_active()
-        assert not dispatch.use_triton("any_op", torch.zeros(1), True)
-    assert dispatch.triton_active() == before == HAS_TRITON
+    ops = Ops(mode)
+    assert ops.triton_active() == triton_active
+    assert ops.use_triton("any_op", torch.zeros(1), True) == kernel_on_cpu
+    assert ops.use_triton("any_op", torch.zeros(1), False) == kernel_on_cpu_without_triton
+    assert Ops.parse(f" {mode.upper()} ", "X") == ops and Ops.parse(None, "X") == Ops.parse("", "X") == Ops(
+        "auto"
+    )
 
 
 if __name__ == "__main__":  # the interpreter worker (see module docstring)
-    assert os.environ.get("TRITON_INTERPRET") == "1", "run with TRITON_INTERPRET=1"
-    sys.path.insert(0, str(REPO_ROOT))
-    print(json.dumps(_run_all(TINY_CASES, "cpu")))
+    worker_main(lambda: _run_all(TINY_CASES, "cpu"))

@@ -10,20 +10,12 @@ out-of-range read or a missed store shows up as NaN.
 
 from __future__ import annotations
 
-import importlib.util
-import json
 import logging
-import os
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
-from tests.model_backends.sambay.interpreter import run_worker
-
-REPO_ROOT = Path(__file__).resolve().parents[3]
-HAS_TRITON = importlib.util.find_spec("triton") is not None
+from tests.model_backends.sambay.interpreter import HAS_TRITON, worker_fixture, worker_main
 
 # name -> (Hq, Hkv, D, cache rows S, cache length of each real sequence, with a pad slot, key splits).
 # Decode blocks are 64 keys: 150 spans three blocks, 1 is a single key, 30 > S = 24 is a full ring
@@ -191,25 +183,25 @@ def _check(errors: dict[str, float], dt_name: str) -> None:
     assert errors["returned_out"] == 1.0, "the out= buffer is not what came back"
 
 
-@pytest.fixture(scope="module")
-def interpreter_errors() -> dict[str, dict[str, float]]:
-    return run_worker(__file__)
+interpreter_figures = worker_fixture(__file__)
 
 
 @pytest.mark.parametrize("dt_name", list(DTYPES))
 @pytest.mark.parametrize("case_name", list(DECODE_CASES))
-def test_decode_kernel_matches_reference_under_interpreter(interpreter_errors, case_name: str, dt_name: str):
-    _check(interpreter_errors[f"decode-{case_name}-{dt_name}"], dt_name)
+def test_decode_kernel_matches_reference_under_interpreter(interpreter_figures, case_name: str, dt_name: str):
+    _check(interpreter_figures[f"decode-{case_name}-{dt_name}"], dt_name)
 
 
-def test_decode_kernel_with_a_cache_dtype_other_than_q_under_interpreter(interpreter_errors):
-    _check(interpreter_errors["decode-fp32-pool-bf16"], "bf16")
+def test_decode_kernel_with_a_cache_dtype_other_than_q_under_interpreter(interpreter_figures):
+    _check(interpreter_figures["decode-fp32-pool-bf16"], "bf16")
 
 
 @pytest.mark.parametrize("dt_name", list(DTYPES))
 @pytest.mark.parametrize("case_name", list(PREFILL_CASES))
-def test_prefill_kernel_matches_reference_under_interpreter(interpreter_errors, case_name: str, dt_name: str):
-    _check(interpreter_errors[f"prefill-{case_name}-{dt_name}"], dt_name)
+def test_prefill_kernel_matches_reference_under_interpreter(
+    interpreter_figures, case_name: str, dt_name: str
+):
+    _check(interpreter_figures[f"prefill-{case_name}-{dt_name}"], dt_name)
 
 
 @pytest.mark.gpu
@@ -335,6 +327,4 @@ def test_prefill_kernel_compiles_for_h100_without_spills(dtype: str, has_window:
 
 
 if __name__ == "__main__":  # the interpreter worker (see module docstring)
-    assert os.environ.get("TRITON_INTERPRET") == "1", "run with TRITON_INTERPRET=1"
-    sys.path.insert(0, str(REPO_ROOT))
-    print(json.dumps(_run_all("cpu")))
+    worker_main(lambda: _run_all("cpu"))

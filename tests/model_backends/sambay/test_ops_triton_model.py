@@ -8,19 +8,13 @@ file doubles as the worker (`python test_ops_triton_model.py` prints one JSON ob
 
 from __future__ import annotations
 
-import importlib.util
-import json
-import os
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 
-from tests.model_backends.sambay.interpreter import run_worker
+from tests.model_backends.sambay.interpreter import worker_fixture, worker_main
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-HAS_TRITON = importlib.util.find_spec("triton") is not None
 PROMPTS = [[(7 * i + 3) % 300 + 10 for i in range(13)], [5, 17, 42, 9, 1]]  # window 8: one wraps
 DECODE = [[31, 7], [2, 99], [64, 3], [11, 12]]
 
@@ -41,14 +35,13 @@ def _model_logits(model, dtype):
 
 
 def _engine_tokens(model):
-    from evalkit.types import GenerationRequest, SamplingParams
-    from model_backends.sambay.engine import EngineConfig, LLMEngine
+    from model_backends.sambay.engine import EngineConfig, LLMEngine, Request, SamplingParams
 
     engine = LLMEngine(model, EngineConfig(max_slots=3))
     engine.runner.padded_eager = True  # the CUDA-graph path's padding and scratch slot
     reqs = [
-        GenerationRequest("a", (), (0, 1), (11, 12), SamplingParams(temperature=0.0, max_new_tokens=9)),
-        GenerationRequest("b", (), (0, 1, 2), (5, 6, 7), SamplingParams(1.5, 0.99, 7)),
+        Request("a", (0, 1), (11, 12), SamplingParams(temperature=0.0, top_p=0.95, max_new_tokens=9)),
+        Request("b", (0, 1, 2), (5, 6, 7), SamplingParams(temperature=1.5, top_p=0.99, max_new_tokens=7)),
     ]
     done = engine.generate(zip(reqs, PROMPTS, strict=True))
     return {f"{s.request_id}{s.sample_index}": s.generated for s in done}
@@ -58,7 +51,7 @@ def _worker() -> dict:
     import torch
 
     from model_backends.sambay.model import SambaYForCausalLM
-    from model_backends.sambay.ops import dispatch
+    from model_backends.sambay.ops.dispatch import Ops
     from model_backends.sambay.testing import make_tiny_checkpoint
 
     torch.set_num_threads(1)
@@ -67,42 +60,38 @@ def _worker() -> dict:
         folder = make_tiny_checkpoint(Path(tmp), seed=0)
         for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
             model = SambaYForCausalLM.from_pretrained(folder, dtype=dtype)
-            with torch.inference_mode(), dispatch.reference_ops():
+            with torch.inference_mode(), model.using_ops(Ops("reference")):
                 want = _model_logits(model, dtype)
-            with torch.inference_mode(), dispatch.triton_ops():
+            with torch.inference_mode(), model.using_ops(Ops("triton")):
                 got = _model_logits(model, dtype)
             figures[f"{name}-logits"] = [
                 _relative(g.float(), w.float()) for g, w in zip(got, want, strict=True)
             ]
             figures[f"{name}-nan"] = any(bool(g.isnan().any()) for g in got)
         model = SambaYForCausalLM.from_pretrained(folder, dtype=torch.float32)
-        with dispatch.reference_ops():
+        with model.using_ops(Ops("reference")):
             figures["engine-reference"] = _engine_tokens(model)
-        with dispatch.triton_ops():
+        with model.using_ops(Ops("triton")):
             figures["engine-triton"] = _engine_tokens(model)
     return figures
 
 
-@pytest.fixture(scope="module")
-def figures() -> dict:
-    return run_worker(__file__, timeout=280)
+interpreter_figures = worker_fixture(__file__, timeout=280)
 
 
 @pytest.mark.parametrize(("dtype", "tolerance"), [("fp32", 1e-4), ("bf16", 5e-2)])
-def test_model_on_the_kernels_matches_the_reference_ops(figures, dtype: str, tolerance: float):
-    errors = figures[f"{dtype}-logits"]
-    assert not figures[f"{dtype}-nan"]
+def test_model_on_the_kernels_matches_the_reference_ops(interpreter_figures, dtype: str, tolerance: float):
+    errors = interpreter_figures[f"{dtype}-logits"]
+    assert not interpreter_figures[f"{dtype}-nan"]
     assert len(errors) == 1 + len(DECODE) and max(errors) < tolerance, errors
 
 
-def test_engine_on_the_kernels_draws_the_same_tokens(figures):
-    reference, triton = figures["engine-reference"], figures["engine-triton"]
+def test_engine_on_the_kernels_draws_the_same_tokens(interpreter_figures):
+    reference, triton = interpreter_figures["engine-reference"], interpreter_figures["engine-triton"]
     assert sorted(reference) == ["a0", "a1", "b0", "b1", "b2"]
     assert triton == reference
     assert len({tuple(reference[k]) for k in ("b0", "b1", "b2")}) == 3  # hot sampling: distinct samples
 
 
 if __name__ == "__main__":  # the interpreter worker (see module docstring)
-    assert os.environ.get("TRITON_INTERPRET") == "1", "run with TRITON_INTERPRET=1"
-    sys.path.insert(0, str(REPO_ROOT))
-    print(json.dumps(_worker()))
+    worker_main(_worker)

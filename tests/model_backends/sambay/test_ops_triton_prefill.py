@@ -9,20 +9,12 @@ T <= 40; the real sizes run on a GPU only.
 
 from __future__ import annotations
 
-import importlib.util
-import json
 import logging
-import os
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
-from tests.model_backends.sambay.interpreter import run_worker
-
-REPO_ROOT = Path(__file__).resolve().parents[3]
-HAS_TRITON = importlib.util.find_spec("triton") is not None
+from tests.model_backends.sambay.interpreter import HAS_TRITON, worker_fixture, worker_main
 
 # name -> (batch, channels, d_state, conv width, seqlen, with z gate, with conv bias, layer layout)
 # The conv kernel tiles 64 channels x 32 steps and the scan kernel 128 channels, so "odd_blocks" has
@@ -144,15 +136,13 @@ def _check(errors: dict[str, float], dt_name: str) -> None:
         assert errors[key] == 0.0, (key, errors[key])
 
 
-@pytest.fixture(scope="module")
-def interpreter_errors() -> dict[str, dict[str, float]]:
-    return run_worker(__file__)
+interpreter_figures = worker_fixture(__file__)
 
 
 @pytest.mark.parametrize("dt_name", list(DTYPES))
 @pytest.mark.parametrize("case_name", list(TINY_CASES))
-def test_prefill_kernels_match_reference_under_interpreter(interpreter_errors, case_name: str, dt_name: str):
-    _check(interpreter_errors[f"{case_name}-{dt_name}"], dt_name)
+def test_prefill_kernels_match_reference_under_interpreter(interpreter_figures, case_name: str, dt_name: str):
+    _check(interpreter_figures[f"{case_name}-{dt_name}"], dt_name)
 
 
 @pytest.mark.gpu
@@ -255,6 +245,4 @@ def test_prefill_dispatcher_uses_reference_on_cpu_and_says_so(monkeypatch, caplo
 
 
 if __name__ == "__main__":  # the interpreter worker (see module docstring)
-    assert os.environ.get("TRITON_INTERPRET") == "1", "run with TRITON_INTERPRET=1"
-    sys.path.insert(0, str(REPO_ROOT))
-    print(json.dumps(_run_all(TINY_CASES, "cpu")))
+    worker_main(lambda: _run_all(TINY_CASES, "cpu"))

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from model_backends.sambay.engine.sampler import as_int64, sample, uniform
 from model_backends.sambay.ops.top_p import top_p_sample
-from model_backends.sambay.sampling import as_int64, sample, uniform
 
 MASK = (1 << 64) - 1
 

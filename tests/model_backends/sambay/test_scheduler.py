@@ -7,17 +7,16 @@ import re
 
 import pytest
 
-from evalkit.types import BackendError, GenerationRequest, SamplingParams
-from model_backends.sambay.engine import EngineConfig, LLMEngine
-from model_backends.sambay.scheduler import Scheduler
-from model_backends.sambay.sequence import Group, Sequence
+from model_backends.sambay.engine import EngineConfig, LLMEngine, Request, SamplingParams
+from model_backends.sambay.engine.scheduler import Scheduler
+from model_backends.sambay.engine.sequence import Group, Sequence
+from model_backends.sambay.errors import ConfigError, RequestError
 from tests.model_backends.sambay.fake_model import FakeModel, naive_generate
 
 
-def request(rid: str, n: int, temperature=1.0, top_p=0.9, max_new_tokens=12, seed0=100) -> GenerationRequest:
-    return GenerationRequest(
+def request(rid: str, n: int, temperature=1.0, top_p=0.9, max_new_tokens=12, seed0=100) -> Request:
+    return Request(
         request_id=rid,
-        messages=(),
         sample_indices=tuple(range(n)),
         seeds=tuple(seed0 + 1000 * i + len(rid) for i in range(n)),
         sampling=SamplingParams(temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens),
@@ -32,7 +31,7 @@ PROMPTS = {
 }
 
 
-def run(engine: LLMEngine, reqs: list[GenerationRequest]) -> dict[tuple[str, int], Sequence]:
+def run(engine: LLMEngine, reqs: list[Request]) -> dict[tuple[str, int], Sequence]:
     return {
         (s.request_id, s.sample_index): s for s in engine.generate((r, PROMPTS[r.request_id]) for r in reqs)
     }
@@ -106,7 +105,7 @@ def test_stop_strings_use_the_decoded_tail():
         model, EngineConfig(max_slots=4), detokenize=lambda ids: "".join(letters[i] for i in ids)
     )
     sampling = SamplingParams(temperature=1.0, top_p=1.0, max_new_tokens=40, stop=("ab",))
-    req = GenerationRequest("a", (), (0, 1, 2, 3), (1, 2, 3, 4), sampling)
+    req = Request("a", (0, 1, 2, 3), (1, 2, 3, 4), sampling)
     done = list(engine.generate([(req, PROMPTS["a"])]))
     for seq in done:
         text = "".join(letters[i] for i in seq.generated)
@@ -126,7 +125,7 @@ def test_stop_strings_use_the_decoded_tail():
 )
 def test_bad_prompts_are_refused_with_a_clear_error(prompt, max_new, message):
     engine = LLMEngine(FakeModel(max_position_embeddings=4096), EngineConfig(max_slots=2))
-    with pytest.raises(BackendError, match=re.escape(message)):
+    with pytest.raises(RequestError, match=re.escape(message)):
         engine.add_request(request("x", 1, max_new_tokens=max_new), prompt)
 
 
@@ -161,6 +160,69 @@ def test_push_api_for_servers():
     )
 
 
+# (slots, steps before the abort): "dddd" (5 samples) is queued, or holds its parent while samples run,
+# or has all its samples running; the other requests must come out exactly as without it.
+ABORT_CASES = {
+    "queued-before-any-step": (3, 0),
+    "parent-waiting-for-slots": (3, 1),
+    "all-samples-running": (8, 2),
+    "single-slot": (1, 3),
+}
+
+
+@pytest.mark.parametrize("max_slots, steps", ABORT_CASES.values(), ids=ABORT_CASES.keys())
+def test_abort_request_drops_only_that_request(max_slots, steps):
+    model = FakeModel()
+    engine = LLMEngine(model, EngineConfig(max_slots=max_slots))
+    keep = [request("a", 2, max_new_tokens=6), request("ccc", 3, max_new_tokens=9)]
+    engine.add_request(request("dddd", 5, max_new_tokens=30), PROMPTS["dddd"])
+    for r in keep:
+        engine.add_request(r, PROMPTS[r.request_id])
+    done = []
+    for _ in range(steps):
+        done += engine.step()
+    engine.abort_request("dddd")
+    engine.abort_request("unknown")  # ignored
+    while engine.has_work():
+        done += engine.step()
+    assert all(s.request_id != "dddd" for s in done)
+    check_against_oracle(model, keep, {(s.request_id, s.sample_index): s for s in done})
+    assert sorted(engine.scheduler.free) == list(range(max_slots)) and not engine.scheduler.running
+    assert not engine.scheduler.holds_parent() and len(model.pools) == 1
+
+
+def test_a_request_sent_again_after_its_abort_runs_in_full():
+    model = FakeModel()
+    engine = LLMEngine(model, EngineConfig(max_slots=3))
+    engine.add_request(request("bb", 2, max_new_tokens=20), PROMPTS["bb"])
+    done = engine.step()
+    again = request("bb", 2, max_new_tokens=5, seed0=7)
+    engine.abort_request("bb")
+    engine.add_request(again, PROMPTS["bb"])  # same id, before the step that applies the abort
+    while engine.has_work():
+        done += engine.step()
+    check_against_oracle(model, [again], {(s.request_id, s.sample_index): s for s in done})
+
+
+def test_context_limit_is_the_checkpoints_lowered_by_the_option():
+    assert LLMEngine(FakeModel(max_position_embeddings=4096)).context_limit == 4096
+    assert (
+        LLMEngine(FakeModel(max_position_embeddings=4096), EngineConfig(context_limit=100)).context_limit
+        == 100
+    )
+    assert (
+        LLMEngine(FakeModel(max_position_embeddings=4096), EngineConfig(context_limit=10**6)).context_limit
+        == 4096
+    )
+    assert LLMEngine(FakeModel(max_position_embeddings=None)).context_limit == 65536  # undeclared
+    with pytest.raises(ConfigError, match="context_limit must be >= 1"):
+        LLMEngine(FakeModel(), EngineConfig(context_limit=0))
+    engine = LLMEngine(FakeModel(max_position_embeddings=64), EngineConfig(seq_len_multiple=1024))
+    engine.add_request(request("a", 2, max_new_tokens=40), PROMPTS["a"])
+    engine.step()
+    assert engine.runner.max_seq_len == 64  # the pool is never sized past the limit
+
+
 def test_longer_request_later_grows_the_pool_after_draining():
     model = FakeModel()
     engine = LLMEngine(model, EngineConfig(max_slots=2, seq_len_multiple=16))
@@ -171,31 +233,34 @@ def test_longer_request_later_grows_the_pool_after_draining():
 
 
 def seqs(rid: str, n: int) -> Group:
-    sampling = SamplingParams(max_new_tokens=4)
+    sampling = SamplingParams(temperature=0.6, top_p=0.95, max_new_tokens=4)
     return Group(rid, [1, 2], [Sequence(rid, i, i, [1, 2], sampling) for i in range(n)])
 
 
 def test_scheduler_keeps_one_parent_and_last_sample_takes_it_over():
-    sched = Scheduler(num_slots=3, max_prefill_tokens=100)
+    sched = Scheduler(num_slots=3, max_seq_len=10, max_prefill_tokens=100)
     first, second = seqs("p", 4), seqs("q", 1)
     sched.add(first)
     sched.add(second)
-    prefills, starts = sched.schedule(max_seq_len=10)
-    assert prefills == [(first, first.parent_slot)]  # "q" waits behind the parent-holding "p"
+    batch = sched.schedule()
+    assert batch.prefills == [(first, first.parent_slot)]  # "q" waits behind the parent-holding "p"
     parent = first.parent_slot
-    assert [(s.sample_index, src) for s, _, src in starts] == [(0, parent), (1, parent)]
-    sched.activate([s for s, _, _ in starts])
-    sched.finish(starts[0][0])
-    prefills, starts2 = sched.schedule(max_seq_len=10)
+    assert [(s.sample_index, src) for s, _, src in batch.starts] == [(0, parent), (1, parent)]
+    assert batch.running == [] and batch.decode == batch.new
+    # first tokens then one decode token each: 4 tokens for 2 new rows, none finishes (max_new_tokens 4)
+    assert sched.postprocess(batch, [7, 8, 9, 10]) == [] and batch.generated == 4
+    assert [s.generated for s in batch.new] == [[7, 9], [8, 10]] and sched.running == batch.new
+    sched.finish(batch.starts[0][0])
+    batch2 = sched.schedule()
     # one free slot, two samples left: sample 2 gets a copy, sample 3 (the last) takes over the parent
     # slot itself; "q" still has no slot.
-    assert prefills == []
-    assert [(s.sample_index, src) for s, _, src in starts2] == [(2, parent), (3, None)]
-    assert starts2[1][0].slot == parent and first.parent_slot is None
-    sched.activate([s for s, _, _ in starts2])
-    sched.finish(starts[1][0])
-    prefills, starts3 = sched.schedule(max_seq_len=10)
-    assert prefills == [(second, starts3[0][0].slot)] and len(starts3) == 1
+    assert batch2.prefills == [] and batch2.running == [batch.starts[1][0]]
+    assert [(s.sample_index, src) for s, _, src in batch2.starts] == [(2, parent), (3, None)]
+    assert batch2.starts[1][0].slot == parent and first.parent_slot is None
+    sched.postprocess(batch2, [1, 2, 3, 4, 5])
+    sched.finish(batch.starts[1][0])
+    batch3 = sched.schedule()
+    assert batch3.prefills == [(second, batch3.starts[0][0].slot)] and len(batch3.starts) == 1
 
 
 def test_per_sample_max_new_tokens():

@@ -60,6 +60,8 @@ def compile_for_gpu(
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
 
+    from model_backends.sambay.ops.dispatch import FP_FUSION
+
     names = kernel.arg_names
     unknown = (set(pointer_types) | set(constexprs) | set(scalar_types or {}) | set(divisible_by_16)) - set(
         names
@@ -83,7 +85,8 @@ def compile_for_gpu(
         constexprs={(names.index(n),): v for n, v in constexprs.items()},
         attrs={(names.index(n),): [["tt.divisibility", 16]] for n in hinted},
     )
-    options = {"num_warps": num_warps, "num_stages": num_stages}
+    # the launch option every wrapper passes (ops/dispatch.py), so the cubin is the one that runs
+    options = {"num_warps": num_warps, "num_stages": num_stages, "enable_fp_fusion": FP_FUSION}
     compiled = triton.compile(source, target=GPUTarget("cuda", arch, 32), options=options)
     with tempfile.TemporaryDirectory() as tmp:
         ptx = Path(tmp) / "kernel.ptx"

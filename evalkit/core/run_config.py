@@ -1,0 +1,88 @@
+"""RunConfig: everything that changes a number, and the run_id that names its results folder.
+
+Two runs with equal RunConfigs draw the same samples (per-sample seeds come from the run seed), so a
+results folder is identified by `run_id = stable_hash(asdict(config))` and a re-run of the same command
+resumes it. Things that do not change a number (shard, workers, max slots, output folder) stay out.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from evalkit.core.errors import EvalkitError
+from evalkit.core.types import stable_hash
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    model: str  # Hub id, served model name, or a local folder's name (its content is in model_revision)
+    model_revision: str  # --revision, or a content hash of a local folder / replay file, or "none"
+    backend: str
+    task: str
+    data_fingerprint: str
+    prompt_name: str
+    prompt_hash: str
+    n: int
+    temperature: float
+    top_p: float
+    max_new_tokens: int
+    seed: int
+    checker_version: str
+    limit: int | None = None
+
+    @property
+    def run_id(self) -> str:
+        return stable_hash(asdict(self))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        names = {f.name for f in fields(cls)}
+        missing = names - set(data)
+        if missing:
+            raise EvalkitError(
+                f"config is missing field(s) {sorted(missing)}; is this an evalkit run folder?"
+            )
+        return cls(**{k: data[k] for k in names})
+
+
+def config_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """Human-readable 'field: old -> new' lines for every field that differs."""
+    keys = sorted(set(old) | set(new))
+    return [f"{key}: {old.get(key)!r} -> {new.get(key)!r}" for key in keys if old.get(key) != new.get(key)]
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Shard `index` of `count` (1-based): the problems whose position p satisfies p % count == index - 1."""
+
+    index: int = 1
+    count: int = 1
+
+    @property
+    def is_whole(self) -> bool:
+        return self.count == 1
+
+    def keeps(self, position: int) -> bool:
+        return position % self.count == self.index - 1
+
+    @property
+    def label(self) -> str:
+        return f"{self.index}/{self.count}"
+
+
+def parse_shard(text: str | None) -> Shard:
+    """'I/N' with 1 <= I <= N -> Shard; None -> the whole task."""
+    if text is None or text == "":
+        return Shard()
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+    if not match:
+        raise EvalkitError(f"--shard {text!r} is malformed; write I/N with 1 <= I <= N, e.g. --shard 1/4")
+    index, count = int(match.group(1)), int(match.group(2))
+    if count < 1 or not 1 <= index <= count:
+        raise EvalkitError(f"--shard {text!r} is out of range; write I/N with 1 <= I <= N, e.g. --shard 1/4")
+    return Shard(index, count)
