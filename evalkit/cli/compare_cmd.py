@@ -1,4 +1,4 @@
-"""`evalkit compare` (is run A really better than run B?) and `evalkit pool` (several seeds as one run)."""
+"""`evalkit pool` (several seeds as one run) and `evalkit compare` (is run A really better than run B?)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,35 @@ from typing import Annotated
 import typer
 
 from evalkit.cli import app
+
+
+@app.command()
+def pool(
+    run_dirs: Annotated[list[Path], typer.Argument(help="Run folders that differ only in --seed.")],
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Results root for the pooled <run_id>/ (default: beside the first run)."),
+    ] = None,
+    workers: Annotated[int | None, typer.Option(help="Scoring processes (default: CPU count).")] = None,
+) -> None:
+    """Pool several seeds of one run into one run folder (n = the sum; sample indices renumbered)."""
+    from evalkit.cli.wiring import checker_of
+    from evalkit.compare.pool import pool_runs
+    from evalkit.core.errors import EvalkitError
+    from evalkit.core.run_folder import RunFolder
+
+    if workers is not None and workers < 1:
+        raise EvalkitError(f"--workers must be at least 1, got {workers}")
+    first = RunFolder(run_dirs[0]) if run_dirs else None  # pool_runs itself refuses folders that are not runs
+    checker = checker_of(first) if first is not None and first.exists() else None
+    target, results, added = pool_runs(list(run_dirs), out=out, workers=workers, checker=checker)
+    config, metrics = results.config, results.metrics
+    seeds = ", ".join(map(str, config.seeds))
+    low, high = metrics["ci95"]
+    typer.echo(
+        f"pooled {len(run_dirs)} runs (seeds {seeds}) into {target.path}: n = {config.n} per problem, "
+        f"{added} samples added; Pass@1 {metrics['pass_at_1']:.2f} [{low:.1f}, {high:.1f}]"
+    )
 
 
 @app.command()
@@ -28,12 +57,13 @@ def compare(
         bool, typer.Option(help="Compare runs with missing samples (warned; never a final comparison).")
     ] = False,
 ) -> None:
-    """Paired comparison of two runs on the same problems: A - B in Pass@1 and pass@k, its standard
-    error, a paired bootstrap 95% CI and a paired permutation p-value, and the problems that decide it."""
+    """Is run A better than run B? Paired A - B (Pass@1, pass@k) with stderr, 95% CI, p and deciding problems.
+
+    Over the same problems: a paired two-level bootstrap CI and a paired permutation test over problems."""
     from evalkit.compare.comparison import compare_runs
     from evalkit.compare.render import FORMATS, render
-    from evalkit.storage import write_text_atomic
-    from evalkit.types import EvalkitError
+    from evalkit.core.errors import EvalkitError
+    from evalkit.core.files import write_text_atomic
 
     if format not in FORMATS:
         raise EvalkitError(f"unknown --format '{format}'; choose one of {', '.join(FORMATS)}")
@@ -56,28 +86,3 @@ def compare(
     write_text_atomic(out, text)
     extra = f" and {len(plots)} plots (PNG + SVG) in {out.parent / 'plots'}" if plots else ""
     typer.echo(f"wrote {out}{extra}")
-
-
-@app.command()
-def pool(
-    run_dirs: Annotated[list[Path], typer.Argument(help="Run folders that differ only in --seed.")],
-    out: Annotated[
-        Path | None,
-        typer.Option(help="Results root for the pooled <run_id>/ (default: beside the first run)."),
-    ] = None,
-    workers: Annotated[int | None, typer.Option(help="Scoring processes (default: CPU count).")] = None,
-) -> None:
-    """Pool several seeds of one run into one run folder (n = the sum; sample indices renumbered)."""
-    from evalkit.compare.pool import pool_runs, seeds_of
-    from evalkit.types import EvalkitError
-
-    if workers is not None and workers < 1:
-        raise EvalkitError(f"--workers must be at least 1, got {workers}")
-    target, results, added = pool_runs(list(run_dirs), out=out, workers=workers)
-    config = results["config"]
-    seeds = ", ".join(map(str, seeds_of(config)))
-    metrics = results["metrics"]
-    typer.echo(
-        f"pooled {len(run_dirs)} runs (seeds {seeds}) into {target.path}: n = {config['n']} per problem, "
-        f"{added} samples added; Pass@1 {metrics['pass_at_1']:.2f} [{metrics['ci95'][0]:.1f}, {metrics['ci95'][1]:.1f}]"
-    )

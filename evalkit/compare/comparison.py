@@ -15,7 +15,7 @@ from evalkit.compare.stats import (
     common_ks,
     compare_counts,
 )
-from evalkit.types import EvalkitError
+from evalkit.core.errors import EvalkitError
 
 ALPHA = 0.05
 DEFAULT_TOP = 5

@@ -14,8 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from evalkit.storage import RunFolder
-from evalkit.types import EvalkitError
+from evalkit.core.errors import EvalkitError
+from evalkit.core.run_config import RunConfig
+from evalkit.core.run_folder import RunFolder
 
 SAMPLING_FIELDS = ("temperature", "top_p", "max_new_tokens")
 PROMPT_FIELDS = ("prompt_name", "prompt_hash")
@@ -27,7 +28,7 @@ class RunVerdicts:
 
     path: Path
     run_id: str
-    config: dict[str, Any]  # config.json's "config"
+    config: RunConfig
     problem_ids: tuple[str, ...]  # task order
     verdicts: dict[str, tuple[bool, ...]]  # problem id -> verdicts of samples 0..n-1 that are scored
     golds: dict[str, str]  # problem id -> gold, where it does not depend on the sample (no permutation)
@@ -35,28 +36,35 @@ class RunVerdicts:
 
     @property
     def n(self) -> int:
-        return int(self.config["n"])
+        return self.config.n
 
     @property
     def task(self) -> str:
-        return str(self.config["task"])
+        return self.config.task
 
     @property
     def missing(self) -> int:
         return sum(max(0, self.n - len(self.verdicts.get(pid, ()))) for pid in self.problem_ids)
 
     @property
+    def seed_text(self) -> str:
+        """The seed as text: 0, or a pooled run's 0,1,2."""
+        return ",".join(map(str, self.config.seeds))
+
+    @property
     def label(self) -> str:
-        return f"{self.config.get('model', '?')} ({self.run_id[:6]}, seed {self.config.get('seed')})"
+        seeds = "seeds" if self.config.is_pooled else "seed"
+        return f"{self.config.model} ({self.run_id[:6]}, {seeds} {self.seed_text})"
 
     def summary(self) -> dict[str, Any]:
         """The identity block of the JSON output."""
         keys = ("model", "model_revision", "backend", "seed", "n", "temperature", "top_p", "max_new_tokens")
+        config = self.config.to_dict()  # a pooled run's seed as config.json's list
         return {
             "path": str(self.path),
             "run_id": self.run_id,
-            **{key: self.config.get(key) for key in keys},
-            "prompt_name": self.config.get("prompt_name"),
+            **{key: config[key] for key in keys},
+            "prompt_name": config["prompt_name"],
             "checker": self.checker,
             "missing_samples": self.missing,
         }
@@ -67,40 +75,33 @@ def load_verdicts(path: Path) -> RunVerdicts:
     folder = RunFolder(Path(path))
     if not folder.exists():
         raise EvalkitError(f"{path} is not a run folder (no config.json); pass results/<run_id>")
-    header = folder.read_config_file()
-    folder.config()  # every RunConfig field present, or a one-line error naming the missing ones
-    config = dict(header["config"])
+    header = folder.header()  # every RunConfig field present, or a one-line error naming the missing ones
     if not folder.scores_path.is_file():
         raise EvalkitError(f"{path} has no scores.jsonl; score it first: evalkit score {path}")
-    n = int(config["n"])
+    n = header.config.n
     by_problem: dict[str, dict[int, bool]] = {}
     golds: dict[str, str] = {}
     for record in folder.scores():
-        index = int(record["sample_index"])
-        if not 0 <= index < n:
+        if not 0 <= record.sample_index < n:
             continue
-        pid = str(record["problem_id"])
+        pid = str(record.problem_id)
         # a re-scored sample replaces the earlier record of the same index, as in metrics.py
-        by_problem.setdefault(pid, {})[index] = bool(record["correct"])
-        if record.get("permutation") is None and record.get("gold") is not None:
-            golds.setdefault(pid, str(record["gold"]))
-    listed = [str(p["id"]) for p in folder.problems()]
+        by_problem.setdefault(pid, {})[record.sample_index] = bool(record.correct)
+        if record.permutation is None and record.gold is not None:
+            golds.setdefault(pid, str(record.gold))
+    listed = [str(p["id"]) for p in header.problems]
     problem_ids = tuple(listed or by_problem)  # old folders without a problem list: the scored ones
-    scoring = (
-        (folder.results().get("provenance") or {}).get("scoring") if folder.results_path.exists() else None
-    )
-    scoring = scoring or {}
-    checker = (
-        f"{scoring.get('checker_version', config.get('checker_version'))} ({scoring.get('mode', 'evalkit')})"
-    )
+    scoring = folder.results().provenance.scoring if folder.has_results() else None
+    version = scoring.checker_version if scoring is not None else header.config.checker_version
+    mode = scoring.mode if scoring is not None and scoring.mode else "evalkit"
     return RunVerdicts(
         path=Path(path),
-        run_id=str(header.get("run_id") or folder.path.name),
-        config=config,
+        run_id=header.run_id or folder.path.name,
+        config=header.config,
         problem_ids=problem_ids,
         verdicts={pid: tuple(v[i] for i in sorted(v)) for pid, v in by_problem.items()},
         golds=golds,
-        checker=checker,
+        checker=f"{version} ({mode})",
     )
 
 
@@ -138,12 +139,12 @@ def check_same_problems(a: RunVerdicts, b: RunVerdicts) -> None:
             f"the runs hold different problems of {a.task}: {'; '.join(parts)}; "
             "compare runs over the same problems (same --limit and data)"
         )
-    same_prompt = all(a.config.get(f) == b.config.get(f) for f in PROMPT_FIELDS)
+    same_prompt = all(getattr(a.config, f) == getattr(b.config, f) for f in PROMPT_FIELDS)
     # The fingerprint covers the rendered prompts too: it tells data apart only under the same prompt.
-    if same_prompt and a.config.get("data_fingerprint") != b.config.get("data_fingerprint"):
+    if same_prompt and a.config.data_fingerprint != b.config.data_fingerprint:
         raise EvalkitError(
-            f"the runs read different {a.task} data (data_fingerprint {str(a.config.get('data_fingerprint'))[:12]} "
-            f"vs {str(b.config.get('data_fingerprint'))[:12]}); compare runs over the same benchmark data"
+            f"the runs read different {a.task} data (data_fingerprint {a.config.data_fingerprint[:12]} "
+            f"vs {b.config.data_fingerprint[:12]}); compare runs over the same benchmark data"
         )
     other_gold = [p for p in a.problem_ids if p in a.golds and p in b.golds and a.golds[p] != b.golds[p]]
     if other_gold:
@@ -155,9 +156,8 @@ def check_same_problems(a: RunVerdicts, b: RunVerdicts) -> None:
 
 
 def _changed(a: RunVerdicts, b: RunVerdicts, names: tuple[str, ...]) -> str:
-    return ", ".join(
-        f"{f} {a.config.get(f)!r} vs {b.config.get(f)!r}" for f in names if a.config.get(f) != b.config.get(f)
-    )
+    pairs = ((f, getattr(a.config, f), getattr(b.config, f)) for f in names)
+    return ", ".join(f"{f} {x!r} vs {y!r}" for f, x, y in pairs if x != y)
 
 
 def setting_warnings(a: RunVerdicts, b: RunVerdicts) -> list[str]:

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from evalkit.compare.comparison import Comparison, ProblemRow, format_p
 from evalkit.compare.stats import PairedResult
+from evalkit.core.errors import EvalkitError
 from evalkit.report.plots import PlotFiles
 from evalkit.report.tables import html_table, markdown_table
-from evalkit.types import EvalkitError
 
 FORMATS = ("table", "md", "json", "html")
 Table = tuple[list[str], list[list[str]]]
@@ -51,13 +51,13 @@ def runs_table(c: Comparison) -> Table:
     rows = [
         [
             side,
-            str(run.config.get("model")),
+            run.config.model,
             run.run_id[:12],
-            str(run.config.get("seed")),
+            run.seed_text,
             str(run.n),
-            str(run.config.get("temperature")),
-            str(run.config.get("top_p")),
-            str(run.config.get("prompt_name")),
+            str(run.config.temperature),
+            str(run.config.top_p),
+            run.config.prompt_name,
             run.checker,
             str(run.path),
         ]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.storage import RunFolder
+from evalkit.core.run_folder import RunFolder
 from tests.evalkit.compare_helpers import cli, replay_run
 
 # The same replay file at three seeds: replay ignores the seed, so each seed's verdicts are the file's.
@@ -38,21 +38,24 @@ def test_pool_renumbers_samples_and_sums_n(seeds) -> None:
     assert "pooled 3 runs (seeds 0, 1, 2)" in said and "n = 12 per problem, 360 samples added" in said
     folder = RunFolder(pooled_folder(said))
     assert folder.path.parent == out
-    config = folder.read_config_file()["config"]
-    assert (config["seed"], config["n"]) == ([0, 1, 2], 12)
-    source = RunFolder(seeds["s0"]).read_config_file()["config"]
-    assert {k: v for k, v in config.items() if k not in ("seed", "n")} == {
+    stored = json.loads(folder.config_path.read_text())["config"]
+    assert (stored["seed"], stored["n"]) == ([0, 1, 2], 12)  # config.json keeps a JSON list
+    config = folder.config()
+    assert (config.seed, config.seeds, config.is_pooled) == ((0, 1, 2), (0, 1, 2), True)
+    assert folder.path.name == config.run_id == folder.header().run_id
+    source = RunFolder(seeds["s0"]).config().to_dict()
+    assert {k: v for k, v in config.to_dict().items() if k not in ("seed", "n")} == {
         k: v for k, v in source.items() if k not in ("seed", "n")
     }
     records = folder.completions()
     by_problem: dict[str, list[int]] = {}
     for record in records:
-        by_problem.setdefault(record["problem_id"], []).append(record["sample_index"])
+        by_problem.setdefault(record.problem_id, []).append(record.sample_index)
     assert (
         all(sorted(indices) == list(range(12)) for indices in by_problem.values()) and len(by_problem) == 30
     )
     # seed s's sample j is sample 4 * s + j (seeds in ascending order, whatever the argument order)
-    origin = {(r["problem_id"], r["sample_index"]): r["pooled_from"] for r in records}
+    origin = {r.key: r.extra["pooled_from"] for r in records}
     assert origin[("arith-003", 9)] == {
         "run_id": json.loads((seeds["s2"] / "config.json").read_text())["run_id"],
         "seed": 2,
@@ -86,6 +89,32 @@ def test_evalkit_run_does_not_resume_into_a_pooled_folder(seeds, tmp_path: Path)
     args = ["run", "--backend", "replay", "--from", str(replay), "--task", "arith-demo", "--n", "8"]
     code, _, err = cli(*args, "--run-dir", str(folder))
     assert code == 2 and "holds a run with a different config (seed: [0, 1] -> 0)" in err
+
+
+def test_a_pooled_folder_is_scored_merged_and_reported_like_any_run(seeds, tmp_path: Path) -> None:
+    code, said, err = cli(
+        "pool", str(seeds["s0"]), str(seeds["s2"]), "--out", str(tmp_path), "--workers", "1"
+    )
+    assert code == 0, err
+    folder = RunFolder(pooled_folder(said))
+    before = folder.results()
+
+    code, _, err = cli("score", str(folder.path), "--workers", "1")
+    rescored = folder.results()
+    assert code == 0 and rescored.final, err
+    assert rescored.metrics["pass_at_1"] == before.metrics["pass_at_1"] == pytest.approx(50.0)
+    assert rescored.provenance.extra["pooled_from"] == before.provenance.extra["pooled_from"]  # kept
+    assert len(folder.scores()) == 30 * 8
+
+    code, said, err = cli("merge", str(folder.path), "--out", str(tmp_path / "merged"), "--workers", "1")
+    merged = RunFolder(tmp_path / "merged" / folder.path.name)
+    assert code == 0 and "240 samples added" in said, err
+    assert merged.config() == folder.config() and merged.config().seeds == (0, 2)
+    assert merged.results().metrics["per_problem"] == before.metrics["per_problem"]
+
+    code, said, err = cli("report", str(folder.path), "--out", str(tmp_path / "report"))
+    page = (tmp_path / "report" / "report.html").read_text()
+    assert code == 0 and "[0, 2]" in page, err
 
 
 def _incomplete_copy(source: Path, target: Path) -> Path:
