@@ -96,7 +96,14 @@ def _ray(
     split: Split, plans: list[TaskPlan], device: str, jobs: JobMaker, progress: SplitProgress
 ) -> Generated:
     from evalkit.cli.worker import run_shard
-    from evalkit.parallel.ray_tasks import RayShards, connect, default_shards, require_ray, task_resources
+    from evalkit.parallel.ray_tasks import (
+        RayShards,
+        connect,
+        default_reason,
+        default_shards,
+        require_ray,
+        task_resources,
+    )
 
     if split.ray_shards is not None:  # before Ray starts: a bad count costs nothing
         check_worker_count(split.ray_shards, plans, "--ray-shards")
@@ -106,7 +113,8 @@ def _ray(
         count = split.ray_shards or min(default_shards(cluster, device), smallest)
         resources = task_resources(cluster, count, device)
         asks = ", ".join(f"{key.removeprefix('num_')}={value:g}" for key, value in resources.items())
-        progress.note(f"{cluster.describe()}; {count} shard task(s), each {asks}")
+        why = "" if split.ray_shards else f" ({default_reason(cluster, device)}; --ray-shards N to choose)"
+        progress.note(f"{cluster.describe()}; {count} shard task(s){why}, each {asks}")
         stored = _prepare(plans, count, progress)
         summaries = RayShards(jobs(count, None), plans, run_shard, resources, stored, progress).run()
     finally:

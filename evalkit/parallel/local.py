@@ -187,7 +187,6 @@ class LocalWorkers:
                 f"--shard {worker.label} to see its error"
             )
         worker.restarts += 1
-        worker.state = f"restarting({worker.restarts})"
         self.progress.note(f"shard {worker.label}: worker died ({reason}); restarting, stored samples kept")
         self._start(worker)
 

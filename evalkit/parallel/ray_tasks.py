@@ -99,6 +99,10 @@ def default_shards(cluster: Cluster, device: str) -> int:
     return max(1, cluster.nodes)
 
 
+def default_reason(cluster: Cluster, device: str) -> str:
+    return "one per GPU" if cluster.gpus > 0 and device != "cpu" else "one per node, on CPUs"
+
+
 def _times(count: int) -> str:
     return "once" if count == 1 else f"{count} times"
 
