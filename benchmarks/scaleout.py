@@ -3,13 +3,16 @@
     python benchmarks/scaleout.py                 # 3 rounds, writes benchmarks/results/scaleout-cpu-<date>.json
     python benchmarks/scaleout.py --rounds 1 --limit 6
 
-Each round runs `evalkit run` as a user types it, once in one process and once with `--data-parallel 2`
-(a fresh results folder each time; the order alternates between rounds so a change in machine load hits
-both alike), and checks that both stored exactly the same samples. Wall time is the whole command
+Each round runs `evalkit run` as a user types it three times: in one process with torch's default
+threads (one per core), in one process with OMP_NUM_THREADS=1, and with `--data-parallel 2` (a fresh
+results folder each time; the order rotates between rounds so a change in machine load hits all alike),
+and checks that all three stored exactly the same samples. Wall time is the whole command
 (start-up, model loading in every worker, generation, scoring); tokens/s is generated tokens / wall.
 On the 2 shared cores of the development machine the point is the overhead of the split (a second
 interpreter and model load, the parent's polling, one scoring pass), not a speed-up: both runs use the
-same 2 cores (one process with torch's 2 threads vs two workers with 1 thread each). The result JSON
+same 2 cores (one process with torch's 2 threads vs two workers with 1 thread each). The 1-thread
+single process is the baseline with the same per-process threading as a worker: against it the split
+can win up to 2x from the second core, minus its overhead. The result JSON
 records the machine, versions and `uptime` load averages before and after.
 """
 
@@ -47,7 +50,13 @@ def load_average() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
-def one_run(checkpoint: Path, out: Path, args: argparse.Namespace, workers: int | None) -> dict:
+# name -> (--data-parallel N or None, OMP_NUM_THREADS or None = torch's default: one per core)
+VARIANTS = {"one_process": (None, None), "one_process_1_thread": (None, "1"), "data_parallel": ("N", None)}
+
+
+def one_run(
+    checkpoint: Path, out: Path, args: argparse.Namespace, workers: int | None, threads: str | None
+) -> dict:
     command = [sys.executable, "-m", "evalkit", "run", "--backend", "sambay", "--model", str(checkpoint),
                "--task", "arith-demo", "--n", str(args.n), "--max-new-tokens", str(args.max_new_tokens),
                "--out", str(out), "--workers", "1"]  # fmt: skip
@@ -56,6 +65,8 @@ def one_run(checkpoint: Path, out: Path, args: argparse.Namespace, workers: int 
     if workers:
         command += ["--data-parallel", str(workers)]
     env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}  # threads as a user gets them
+    if threads is not None:
+        env["OMP_NUM_THREADS"] = threads
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT)
@@ -100,27 +111,37 @@ def main(argv: list[str] | None = None) -> None:
     rounds = []
     with tempfile.TemporaryDirectory() as tmp:
         checkpoint = make_tiny_checkpoint(Path(tmp) / "tiny", seed=0)
+        names = list(VARIANTS)
         for r in range(args.rounds):
-            order = (None, args.workers) if r % 2 == 0 else (args.workers, None)
             runs = {}
-            for workers in order:
-                name = "data_parallel" if workers else "one_process"
-                runs[name] = one_run(checkpoint, Path(tmp) / f"r{r}-{name}", args, workers)
-            one, split = runs["one_process"], runs["data_parallel"]
-            if one["samples"] != split["samples"] or one["run_id"] != split["run_id"]:
-                raise SystemExit(f"round {r + 1}: --data-parallel {args.workers} stored other samples")
-            ratio = one["wall_s"] / split["wall_s"]
-            rounds.append({"one_process": {k: v for k, v in one.items() if k != "samples"},
-                           "data_parallel": {k: v for k, v in split.items() if k != "samples"},
-                           "speedup": round(ratio, 3), "identical_samples": True})  # fmt: skip
-            print(f"round {r + 1}: one process {one['wall_s']:.2f} s ({one['tokens_per_s']:,.0f} tok/s), "
-                  f"--data-parallel {args.workers} {split['wall_s']:.2f} s ({split['tokens_per_s']:,.0f} tok/s), "
-                  f"speed-up {ratio:.2f}x, samples identical", flush=True)  # fmt: skip
-    speedups = [r["speedup"] for r in rounds]
-    figures = {"min_speedup": min(speedups), "median_speedup": statistics.median(speedups),
-               "max_speedup": max(speedups), "samples_per_run": len(one["samples"]), "rounds": rounds}  # fmt: skip
-    print(f"--data-parallel {args.workers} vs one process, whole command: median {figures['median_speedup']:.2f}x "
-          f"(min {figures['min_speedup']:.2f}x) over {args.rounds} rounds, {len(one['samples'])} samples each")  # fmt: skip
+            for name in names[r % 3 :] + names[: r % 3]:  # rotate the order: load changes hit all alike
+                workers, threads = VARIANTS[name]
+                workers = args.workers if workers == "N" else None
+                runs[name] = one_run(checkpoint, Path(tmp) / f"r{r}-{name}", args, workers, threads)
+            first = runs["one_process"]
+            for name, run in runs.items():
+                if run["samples"] != first["samples"] or run["run_id"] != first["run_id"]:
+                    raise SystemExit(f"round {r + 1}: {name} stored other samples than one_process")
+            split = runs["data_parallel"]
+            record = {name: {k: v for k, v in run.items() if k != "samples"} for name, run in runs.items()}
+            record["speedup_vs_one_process"] = round(first["wall_s"] / split["wall_s"], 3)
+            record["speedup_vs_one_process_1_thread"] = round(
+                runs["one_process_1_thread"]["wall_s"] / split["wall_s"], 3
+            )
+            record["identical_samples"] = True
+            rounds.append(record)
+            print(f"round {r + 1}: " + ", ".join(f"{name} {run['wall_s']:.2f} s ({run['tokens_per_s']:,.0f} tok/s)"
+                  for name, run in runs.items()) + " | samples identical", flush=True)  # fmt: skip
+    figures: dict = {"samples_per_run": len(first["samples"]), "rounds": rounds}
+    for baseline in ("one_process", "one_process_1_thread"):
+        ratios = [r[f"speedup_vs_{baseline}"] for r in rounds]
+        figures[f"speedup_vs_{baseline}"] = {
+            "min": min(ratios),
+            "median": statistics.median(ratios),
+            "max": max(ratios),
+        }
+        print(f"--data-parallel {args.workers} vs {baseline} (whole command, {len(first['samples'])} samples): "
+              f"median {statistics.median(ratios):.2f}x, min {min(ratios):.2f}x, max {max(ratios):.2f}x")  # fmt: skip
     now = dt.datetime.now(dt.timezone.utc)
     record = {
         "benchmark": "scaleout",
