@@ -3,7 +3,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test lint format bench-scoring bench-engine clean
+.PHONY: setup demo test lint format bench-scoring bench-engine bench-scaleout clean
 
 $(BIN)/evalkit: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -33,6 +33,9 @@ bench-scoring: setup
 
 bench-engine: setup
 	$(BIN)/python benchmarks/engine.py
+
+bench-scaleout: setup
+	$(BIN)/python benchmarks/scaleout.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .import_linter_cache demo
