@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import typer
@@ -15,18 +16,44 @@ from evalkit.core.types import SamplingParams
 PROTOCOL = SamplingParams()  # the published protocol's sampling defaults (one place: the core)
 
 
+def _not_finite(value: str) -> bool:
+    """'nan', 'inf', 'Infinity', '-inf', ... (float() reads them all; JSON reads NaN and Infinity)."""
+    try:
+        return not math.isfinite(float(value))
+    except ValueError:
+        return False
+
+
 def parse_backend_options(pairs: list[str]) -> dict[str, object]:
-    """KEY=VALUE pairs -> dict; values are read as JSON when they parse (numbers, booleans), else text."""
+    """KEY=VALUE pairs -> dict; values are read as JSON when they parse (numbers, booleans), else text.
+    NaN and infinity are refused for every key: no backend option means anything with them."""
     extra: dict[str, object] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise EvalkitError(f"--backend-option {pair!r} is malformed; write KEY=VALUE, e.g. batch_size=8")
+        if _not_finite(value):
+            raise EvalkitError(f"--backend-option {pair}: {value} is not a finite number; give a number")
         try:
             extra[key] = json.loads(value)
         except json.JSONDecodeError:
             extra[key] = value
     return extra
+
+
+def _stored_after_interrupt(plans) -> str:
+    """What an interrupted run left, per task folder, and what re-running does."""
+    kept = [
+        f"{len(plan.folder.completions())} samples in {plan.folder.path}"
+        for plan in plans
+        if plan.folder.exists()
+    ]
+    if not kept:
+        return "interrupted before any sample was stored; no run folder was written"
+    return (
+        f"interrupted; stored: {', '.join(kept)}; re-running the same command keeps them and generates "
+        "only the missing samples"
+    )
 
 
 def _report(outcomes: list[tuple[str, Results]]) -> None:
@@ -72,7 +99,7 @@ def run(
     trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="hf/vllm: allow model code"),
 ) -> None:
     """Generate n samples per problem, store them (resumable), score them and write results.json."""
-    from evalkit.cli.wiring import check_backend_name, make_run_backend, resolve_tasks
+    from evalkit.cli.wiring import check_backend_name, make_run_backend, preflight_run, resolve_tasks
     from evalkit.core.run_config import parse_shard
     from evalkit.planning import RunOptions, plan_tasks
     from evalkit.progress import RunProgress
@@ -99,22 +126,23 @@ def run(
     extra = parse_backend_options(backend_option)
     check_backend_name(backend)
     plans = plan_tasks(options, resolve_tasks(task))  # validates and loads everything; nothing written yet
+    backend_flags = {
+        "base_url": base_url,
+        "max_slots": max_slots,
+        "dtype": dtype,
+        "device": device,
+        "trust_remote_code": trust_remote_code,
+        "extra": extra,
+    }
+    preflight_run(options, **backend_flags)  # slots, device, context: before the model loads
+    progress = RunProgress()
     try:
-        engine = make_run_backend(
-            options,
-            base_url=base_url,
-            max_slots=max_slots,
-            dtype=dtype,
-            device=device,
-            trust_remote_code=trust_remote_code,
-            extra=extra,
-        )
-        outcomes = run_tasks(plans, engine, workers=workers, progress=RunProgress())
+        engine = make_run_backend(options, **backend_flags)
+        if hasattr(engine, "on_retry"):  # the openai backend: retries show in the progress line
+            engine.on_retry = progress.retry
+        outcomes = run_tasks(plans, engine, workers=workers, progress=progress)
     except KeyboardInterrupt:
-        folders = ", ".join(str(plan.folder.path) for plan in plans)
-        raise EvalkitError(
-            f"interrupted; completed samples are stored in {folders}; re-run to resume"
-        ) from None
+        raise EvalkitError(_stored_after_interrupt(plans)) from None
     _report([(str(plan.folder.path), results) for plan, results in outcomes])
 
 
