@@ -85,7 +85,7 @@ class RunProgress:
         return f", {self.retries} retries" if self.retries else ""
 
     def note(self, message: str) -> None:
-        self.console.print(message, highlight=False)
+        self.console.print(message, highlight=False, markup=False, soft_wrap=True)
 
     def start_task(self, name: str, total: int, done: int) -> None:
         self._name, self._total, self._done, self._new = name, total, done, 0

@@ -25,9 +25,11 @@ from evalkit.cli import report_cmd, run_cmd, serve_cmd, tasks_cmd  # noqa: E402,
 
 def _fail(message: str, code: int = 2) -> None:
     from rich.console import Console
+    from rich.text import Text
 
     line = " ".join(str(message).split())  # one line, whatever the message held
-    Console(stderr=True).print(f"[bold red]error:[/] {line}", highlight=False, soft_wrap=True)
+    # The message as plain text: "[vllm]" or "['foo']" in it is not rich markup.
+    Console(stderr=True).print(Text.assemble(("error:", "bold red"), " ", line), soft_wrap=True)
     sys.exit(code)
 
 

@@ -226,6 +226,8 @@ def merge(
     from evalkit.core.run_folder import RunFolder
     from evalkit.merge import merge_runs
 
+    if workers is not None and workers < 1:
+        raise EvalkitError(f"--workers must be at least 1, got {workers}")
     source = RunFolder(folders[0])  # merge_runs itself refuses folders that are not runs
     checker = checker_of(source) if source.exists() else None
     target, results, added = merge_runs(list(folders), out=out, workers=workers, checker=checker)

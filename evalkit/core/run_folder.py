@@ -111,6 +111,10 @@ class RunFolder:
 
     def header(self) -> RunHeader:
         data = read_json_object(self.config_path)
+        if "schema_version" not in data and "run_id" not in data:  # e.g. a checkpoint's config.json
+            raise DataError(
+                f"{self.config_path} is not an evalkit run's config.json; pass a run folder (results/<run_id>)"
+            )
         version = data.get("schema_version")
         if version not in SUPPORTED_SCHEMA_VERSIONS:
             raise DataError(
