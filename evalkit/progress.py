@@ -110,9 +110,7 @@ class RunProgress:
             console=self.console,
         )
         self._bar.start()
-        self._task_id = self._bar.add_task(
-            name, total=total, completed=done, rate="-", pass1="-", retries=""
-        )
+        self._task_id = self._bar.add_task(name, total=total, completed=done, rate="-", pass1="-", retries="")
 
     def _rates(self) -> tuple[str, str]:
         elapsed = max(time.perf_counter() - self._started, 1e-9)

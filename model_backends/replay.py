@@ -59,7 +59,7 @@ def _line_problem(record: Any) -> str | None:
     if isinstance(index, bool) or not isinstance(index, int) or index < 0:
         return f"has sample_index {_shown(index)}; it must be an integer >= 0"
     if not isinstance(text, str):
-        return f"has text {_shown(text)}; it must be a string (write \"\" for an empty completion)"
+        return f'has text {_shown(text)}; it must be a string (write "" for an empty completion)'
     if record.get("finish_reason", "stop") not in FINISH_REASONS:
         return f"has finish_reason {_shown(record['finish_reason'])}; use one of {', '.join(FINISH_REASONS)}"
     for key in ("num_prompt_tokens", "num_generated_tokens"):

@@ -36,7 +36,9 @@ def run_backend_options(options: RunOptions, **cli_extra: Any) -> Any:
     from model_backends.registry import BackendOptions
 
     extra = {k: v for k, v in cli_extra.items() if v is not None}
-    return BackendOptions(model=options.model, revision=options.revision, from_file=options.from_file, **extra)
+    return BackendOptions(
+        model=options.model, revision=options.revision, from_file=options.from_file, **extra
+    )
 
 
 def preflight_run(options: RunOptions, **cli_extra: Any) -> None:

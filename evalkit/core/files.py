@@ -8,6 +8,7 @@ Only RunFolder (run_folder.py) knows which files a run folder holds.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -195,10 +196,12 @@ def _lock(path: Path):
 
 
 class JsonlAppender:
-    """Append-only JSONL with one flush + fsync per record, so a kill loses at most the record in flight.
+    """Append-only JSONL with one write + fsync per record, so a kill loses at most the record in flight.
 
     One writer per file: a lock file beside it makes a second writer fail at once instead of interleaving
-    lines (or repairing a tail the first writer is still writing).
+    lines (or repairing a tail the first writer is still writing). A write that fails (a full disk) is
+    undone: the file is cut back to its length before it, so it holds exactly the records `append`
+    returned for, and the OSError names the file.
     """
 
     def __init__(self, path: Path) -> None:
@@ -206,23 +209,28 @@ class JsonlAppender:
         self._lock = _lock(path)
         try:
             self.dropped_torn_line = drop_torn_tail(path)
-            self._handle = path.open("a", encoding="utf-8")
+            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
         except BaseException:
             self._release()
             raise
 
     def append(self, record: dict[str, Any]) -> None:
-        # One write() of the whole line: a kill (or a full disk) leaves either nothing or a prefix without
-        # its newline, which the next appender drops.
+        data = memoryview(json_line(record).encode("utf-8"))
+        start = os.fstat(self._fd).st_size
         try:
-            self._handle.write(json_line(record))
-            self._handle.flush()
-            os.fsync(self._handle.fileno())
+            while data:  # os.write may write part of it
+                data = data[os.write(self._fd, data) :]
+            os.fsync(self._fd)
         except OSError as err:
+            # Shrinking works on a full disk too; if it fails, the next appender drops the torn line.
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, start)
             raise OSError(err.errno, err.strerror, str(self.path)) from err
 
     def close(self) -> None:
-        self._handle.close()
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
         self._release()
 
     def _release(self) -> None:

@@ -43,8 +43,7 @@ from model_backends.registry import BackendOptions
 from model_backends.sambay.engine import EngineConfig, LLMEngine, Request, SamplingParams
 from model_backends.sambay.engine.config import UNDECLARED_CONTEXT_LIMIT, context_limit
 from model_backends.sambay.engine.sequence import Sequence as EngineSequence
-from model_backends.sambay.errors import CheckpointError
-from model_backends.sambay.errors import EngineError
+from model_backends.sambay.errors import CheckpointError, EngineError
 from model_backends.sambay.ops.dispatch import Ops
 
 ENGINE_NAME = "evalkit-sambay"

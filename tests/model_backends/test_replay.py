@@ -69,7 +69,9 @@ def test_a_missing_sample_fails_before_any_sample_is_replayed(tmp_path):
     path.write_text(lines(ROW, {**ROW, "problem_id": "q"}))
     requests = [GenerationRequest(pid, (), (0, 1), (1, 2), SamplingParams()) for pid in ("p", "q")]
     got = []
-    with pytest.raises(EvalkitError, match=r"lacks 2 of the 4 requested samples \(sample 1 of 'p', sample 1 of"):
+    with pytest.raises(
+        EvalkitError, match=r"lacks 2 of the 4 requested samples \(sample 1 of 'p', sample 1 of"
+    ):
         got.extend(ReplayBackend(path).generate(requests))
     assert got == []  # all or nothing: a folder is never left half-filled by a file that lacks samples
 
