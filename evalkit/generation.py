@@ -54,13 +54,14 @@ def build_requests(
     config, task = plan.config, plan.task
     sampling = SamplingParams(config.temperature, config.top_p, config.max_new_tokens)
     shared_prompt = not task.per_sample_prompts
+    run_seed = config.generation_seed  # a pooled run refuses here, before anything is generated
     requests, routes = [], {}
     for problem in plan.shard_problems:
         missing = [i for i in range(config.n) if (problem.id, i) not in stored]
         if not missing:
             continue
-        seeds = {i: derive_seed(config.seed, config.task, problem.id, i) for i in missing}
-        views = {i: task.sample_view(problem, i, config.seed) for i in missing}
+        seeds = {i: derive_seed(run_seed, config.task, problem.id, i) for i in missing}
+        views = {i: task.sample_view(problem, i, run_seed) for i in missing}
         groups = [(problem.id, missing)] if shared_prompt else [(f"{problem.id}#{i}", [i]) for i in missing]
         for request_id, indices in groups:
             requests.append(

@@ -64,7 +64,7 @@ def score(
         n=config.n,
         problem_metadata={p["id"]: {k: v for k, v in p.items() if k != "id"} for p in problems},
         problem_ids=[p["id"] for p in problems],
-        seed=config.seed,
+        seed=config.seeds[0],  # the bootstrap CI's seed; a pooled run uses its lowest seed
         answer_type=checker.answer_type,
     )
     return ScoredRun(

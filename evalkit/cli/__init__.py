@@ -7,11 +7,28 @@ import errno
 import sys
 import traceback
 
+import click
 import typer
+from typer.core import TyperGroup
 
 from evalkit.core.errors import EvalkitError, describe_os_error
 
+# `evalkit --help` lists the commands in the order a user meets them, not in the order the modules below
+# happen to register them; a command missing here is listed after these.
+COMMAND_ORDER = (
+    "run", "score", "merge", "pool", "compare", "leaderboard", "report", "tasks", "show-prompt", "serve",
+)  # fmt: skip
+
+
+class _ReadingOrder(TyperGroup):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        names = super().list_commands(ctx)  # registration order, kept for commands not in COMMAND_ORDER
+        rank = {name: i for i, name in enumerate(COMMAND_ORDER)}
+        return sorted(names, key=lambda name: rank.get(name, len(COMMAND_ORDER)))
+
+
 app = typer.Typer(
+    cls=_ReadingOrder,
     name="evalkit",
     help="Evaluate reasoning models on AIME 2024/2025, MATH-500 and GPQA Diamond the way their model cards do.",
     no_args_is_help=True,
@@ -20,7 +37,7 @@ app = typer.Typer(
 )
 
 # Command modules (import for their side effect of registering commands).
-from evalkit.cli import report_cmd, run_cmd, serve_cmd, tasks_cmd  # noqa: E402,F401
+from evalkit.cli import compare_cmd, report_cmd, run_cmd, serve_cmd, tasks_cmd  # noqa: E402,F401
 
 
 def _fail(message: str, code: int = 2) -> None:

@@ -36,12 +36,19 @@ def leaderboard(
     reference: Annotated[str | None, typer.Option(help=REFERENCE_HELP)] = None,
     format: Annotated[str, typer.Option("--format", help="md, csv, html or latex.")] = "md",
     out: Annotated[Path | None, typer.Option(help="Write to this file instead of printing.")] = None,
+    significance: Annotated[
+        bool,
+        typer.Option(
+            help="Mark each task's best run of ours (★) and whether each other run of ours is significantly "
+            "below it (▼) or not (≈): paired permutation test over problems, p < 0.05."
+        ),
+    ] = False,
 ) -> None:
     """Pass@1 [95% CI] n per model and task, beside the published reference rows, with deltas."""
     from evalkit.report import build_leaderboard, load_runs, render_leaderboard
 
     skipped: list[Path] = []
-    board = build_leaderboard(load_runs(run_dirs, skipped), _reference(reference))
+    board = build_leaderboard(load_runs(run_dirs, skipped), _reference(reference), significance=significance)
     _note_skipped(skipped)
     text = render_leaderboard(board, format)
     if out is None:

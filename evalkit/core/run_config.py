@@ -3,6 +3,11 @@
 Two runs with equal RunConfigs draw the same samples (per-sample seeds come from the run seed), so a
 results folder is identified by `run_id = stable_hash(asdict(config))` and a re-run of the same command
 resumes it. Things that do not change a number (shard, workers, max slots, output folder) stay out.
+
+A pooled run (`evalkit pool`: several seeds of one run as one folder) has `seed` = the ascending tuple of
+its seeds, stored in config.json as a JSON list. An ordinary run's `seed` stays an int, so its config.json
+and run_id are what they always were, and a pooled run's run_id differs from every ordinary run's: no
+`evalkit run` resumes into it (and `generation_seed` refuses to draw samples for it).
 """
 
 from __future__ import annotations
@@ -28,16 +33,44 @@ class RunConfig:
     temperature: float
     top_p: float
     max_new_tokens: int
-    seed: int
+    seed: int | tuple[int, ...]  # a tuple only for a pooled run (see the module)
     checker_version: str
     limit: int | None = None
 
+    def __post_init__(self) -> None:
+        _check_seed(self.seed)
+
     @property
     def run_id(self) -> str:
-        return stable_hash(asdict(self))
+        return stable_hash(asdict(self))  # a tuple hashes as the JSON list config.json stores
+
+    @property
+    def is_pooled(self) -> bool:
+        return isinstance(self.seed, tuple)
+
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        """Every seed whose samples this run holds: (seed,) for a run, the pooled seeds for a pooled one."""
+        return self.seed if isinstance(self.seed, tuple) else (self.seed,)
+
+    @property
+    def generation_seed(self) -> int:
+        """The run seed that per-sample seeds derive from; a pooled run has none, so nothing generates
+        into it (its samples come from the runs it pools)."""
+        if isinstance(self.seed, tuple):
+            raise EvalkitError(
+                f"run {self.run_id} pools seeds {', '.join(map(str, self.seed))}: it holds samples of "
+                "other runs and cannot generate more; run each seed on its own, then evalkit pool them"
+            )
+        return self.seed
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        if isinstance(self.seed, tuple):
+            data["seed"] = list(
+                self.seed
+            )  # the file's shape, so dicts read back from config.json compare equal
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
@@ -47,7 +80,23 @@ class RunConfig:
             raise EvalkitError(
                 f"config is missing field(s) {sorted(missing)}; is this an evalkit run folder?"
             )
-        return cls(**{k: data[k] for k in names})
+        values = {k: data[k] for k in names}
+        if isinstance(values["seed"], list):
+            values["seed"] = tuple(values["seed"])
+        return cls(**values)
+
+
+def _check_seed(seed: Any) -> None:
+    """An int, or (pooled) an ascending tuple of at least two distinct ints: one spelling per seed set,
+    so one set of pooled runs has one run_id."""
+    if isinstance(seed, int) and not isinstance(seed, bool):
+        return
+    ints = isinstance(seed, tuple) and all(isinstance(s, int) and not isinstance(s, bool) for s in seed)
+    if not ints or len(seed) < 2 or list(seed) != sorted(set(seed)):
+        raise EvalkitError(
+            f"config seed {seed!r} is neither an integer nor a pooled run's ascending list of two or more "
+            "distinct integers; is config.json damaged?"
+        )
 
 
 def config_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:

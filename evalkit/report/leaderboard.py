@@ -4,12 +4,17 @@ Runs become rows by model. Runs of one model whose run-level settings differ (sa
 checker, limit, ...) are never merged: each distinct setting gets its own row, labelled with the run
 ids and the fields that differ. Two runs of the same model and task that would land in one row (the
 same settings, another prompt or n) also get separate rows.
+
+With `significance=True` each task's best final cell of ours is marked, and every other final cell of
+ours over the same problems says whether it is significantly below that best (paired permutation test
+over problems on the per-problem counts in results.json, as `evalkit compare` computes it). Runs over
+fewer problems than the task's fullest set (--limit) are not compared.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from evalkit.report.loading import RunRecord
@@ -43,6 +48,8 @@ class Cell:
     published: float | None = None
     outside_ci: bool = False  # the published value lies outside our CI
     missing_samples: int = 0
+    vs_best: str = ""  # with significance: "best" | "tied" | "below" ("" = not compared)
+    vs_best_p: float | None = None  # p-value of this cell against the task's best cell of ours
 
 
 @dataclass(frozen=True)
@@ -141,8 +148,65 @@ def _config_tags(rows: list[list[RunRecord]]) -> list[str]:
     ]
 
 
-def build_leaderboard(runs: list[RunRecord], reference: Reference | None = None) -> Leaderboard:
-    """Our runs beside the published rows of `reference`, sorted by mean Pass@1 (best first)."""
+SIGNIFICANCE_ALPHA = 0.05
+
+
+def _per_problem_counts(run: RunRecord) -> dict[str, tuple[int, int]]:
+    rows = (run.metrics or {}).get("per_problem") or []
+    return {str(r["id"]): (int(r["samples"]), int(r["correct"])) for r in rows if r.get("samples")}
+
+
+def _p_value(a: dict[str, tuple[int, int]], b: dict[str, tuple[int, int]]) -> float:
+    """Paired permutation p-value of Pass@1 between two runs over the same problems (seeded, exact
+    when at most 20 problems differ)."""
+    from evalkit.compare.stats import sign_flip_p_value
+
+    d = [a[p][1] / a[p][0] - b[p][1] / b[p][0] for p in sorted(a)]
+    return sign_flip_p_value(d, seed=0)[0]
+
+
+def mark_significance(rows: list[Row], runs: dict[str, RunRecord]) -> list[Row]:
+    """Per task, among our final cells over the task's fullest problem set (a --limit run covers fewer
+    problems and is left unmarked): the best is "best", each other one is "below" it (p < 0.05) or
+    "tied". Tasks with fewer than two such cells stay unmarked."""
+    marks: dict[tuple[int, str], Cell] = {}
+    for task in {task for row in rows for task in row.cells}:
+        ours = [
+            (i, row.cells[task], _per_problem_counts(runs[run_id]))
+            for i, row in enumerate(rows)
+            if row.source == "ours" and task in row.cells and row.cells[task].status == "final"
+            for run_id in row.run_ids
+            if runs[run_id].task == task
+        ]
+        groups: dict[frozenset[str], list] = {}
+        for entry in ours:
+            if entry[2]:
+                groups.setdefault(frozenset(entry[2]), []).append(entry)
+        if not groups:
+            continue
+        group = max(groups.values(), key=lambda g: (len(g[0][2]), len(g)))
+        if len(group) < 2:
+            continue
+        best_index, best_cell, best_counts = max(group, key=lambda entry: entry[1].pass_at_1)
+        for i, cell, counts in group:
+            if i == best_index:
+                marks[(i, task)] = replace(cell, vs_best="best")
+            else:
+                p = _p_value(counts, best_counts)
+                verdict = "below" if p < SIGNIFICANCE_ALPHA else "tied"
+                marks[(i, task)] = replace(cell, vs_best=verdict, vs_best_p=p)
+    return [
+        replace(row, cells={t: marks.get((i, t), c) for t, c in row.cells.items()})
+        for i, row in enumerate(rows)
+    ]
+
+
+def build_leaderboard(
+    runs: list[RunRecord], reference: Reference | None = None, significance: bool = False
+) -> Leaderboard:
+    """Our runs beside the published rows of `reference`, sorted by mean Pass@1 (best first).
+
+    `significance`: mark each of our final cells against the best of ours on its task (see the module)."""
     tasks = order_tasks({run.task for run in runs})
     by_model: dict[str, list[RunRecord]] = {}
     for run in runs:
@@ -172,6 +236,8 @@ def build_leaderboard(runs: list[RunRecord], reference: Reference | None = None)
             if cells:
                 rows.append(Row(ref_model.name, "published", reference.title, cells))
 
+    if significance:
+        rows = mark_significance(rows, {run.run_id: run for run in runs})
     rows.sort(key=lambda row: -row.mean if row.mean is not None else math.inf)
     return Leaderboard(
         tasks=tasks,
@@ -205,6 +271,9 @@ def leaderboard_frame(board: Leaderboard):  # -> pandas.DataFrame
                 record[f"{task}_published_outside_ci"] = (
                     cell.outside_ci if cell and cell.delta is not None else None
                 )
+            if any(r.cells.get(task) and r.cells[task].vs_best for r in board.rows):
+                record[f"{task}_vs_best"] = cell.vs_best if cell else ""
+                record[f"{task}_vs_best_p"] = cell.vs_best_p if cell else None
         record["mean"] = row.mean
         records.append(record)
     frame = pd.DataFrame.from_records(records)
@@ -213,6 +282,7 @@ def leaderboard_frame(board: Leaderboard):  # -> pandas.DataFrame
             frame[column] = frame[column].astype("Int64")
         elif column.endswith("_outside_ci"):
             frame[column] = frame[column].astype("boolean")
-    numeric = frame.select_dtypes("float").columns
+    # p-values keep their digits: rounded to 4 places a p of 2e-6 would read as 0
+    numeric = [c for c in frame.select_dtypes("float").columns if not c.endswith("_vs_best_p")]
     frame[numeric] = frame[numeric].round(4)
     return frame

@@ -22,13 +22,21 @@ class Marks:
     outside_ci: str
     incomplete: str
     unscored: str
+    best: str = " ★"  # --significance: the best of ours on the task
+    tied: str = " ≈"  # not significantly different from that best
+    below: str = " ▼"  # significantly below it
 
 
 MARKS = {
     "md": Marks(outside_ci=" †", incomplete=" *incomplete*", unscored="*incomplete: not scored*"),
     "html": Marks(outside_ci=" †", incomplete=" (incomplete)", unscored="(incomplete: not scored)"),
     "latex": Marks(
-        outside_ci=r"$^\dagger$", incomplete=r" \emph{incomplete}", unscored=r"\emph{incomplete: not scored}"
+        outside_ci=r"$^\dagger$",
+        incomplete=r" \emph{incomplete}",
+        unscored=r"\emph{incomplete: not scored}",
+        best=r" $\star$",
+        tied=r" $\approx$",
+        below=r" $\downarrow$",
     ),
 }
 
@@ -38,6 +46,11 @@ _PUBLISHED = (
     "† the published value lies outside our 95% CI.",
 )
 _INCOMPLETE = "incomplete: samples are missing or the run is not final; never a result."
+_SIGNIFICANCE = (
+    "★ the best of our runs on this task; ≈ not significantly different from it, ▼ significantly below it "
+    "(two-sided paired permutation test over problems, p < 0.05, each run against the best, no correction "
+    "for multiple comparisons); unmarked cells of ours were not compared (not final, or over other problems)."
+)
 _MEAN = "Mean: over the row's final or published cells (rows covering different tasks are not comparable)."
 
 
@@ -49,6 +62,8 @@ def legend(board: Leaderboard) -> tuple[str, ...]:
         lines += [line.format(title=title) for line in _PUBLISHED]
     if any(c.status in ("incomplete", "unscored") for row in board.rows for c in row.cells.values()):
         lines.append(_INCOMPLETE)
+    if any(c.vs_best for row in board.rows for c in row.cells.values()):
+        lines.append(_SIGNIFICANCE)
     return (*lines, _MEAN)
 
 
@@ -62,6 +77,8 @@ def format_cell(cell: Cell | None, marks: Marks) -> str:
         return f"{cell.pass_at_1:.{PUBLISHED_DECIMALS}f}{n}"
     d = OURS_DECIMALS
     text = f"{cell.pass_at_1:.{d}f} [{cell.ci[0]:.{d}f}, {cell.ci[1]:.{d}f}] n={cell.n}"
+    if cell.vs_best:
+        text += getattr(marks, cell.vs_best)
     return text + (marks.incomplete if cell.status == "incomplete" else "")
 
 
@@ -157,7 +174,7 @@ def latex_table(board: Leaderboard) -> str:
     header, body = display_rows(board, "latex")
     # Cells carry their own LaTeX marks, so escape the text around them rather than the whole cell.
     marks = MARKS["latex"]
-    keep = (marks.outside_ci, marks.incomplete.strip(), marks.unscored)
+    keep = (marks.outside_ci, marks.incomplete.strip(), marks.unscored, marks.best, marks.tied, marks.below)
 
     def escape_cell(text: str) -> str:
         for mark in keep:
@@ -170,5 +187,13 @@ def latex_table(board: Leaderboard) -> str:
         [[escape_cell(c) for c in row] for row in body], columns=[latex_escape(h) for h in header]
     )
     tabular = frame.to_latex(index=False, escape=False, column_format="lll" + "r" * (len(header) - 3))
-    notes = " ".join(latex_escape(line).replace("†", r"$^\dagger$") for line in legend(board))
+    symbols = {
+        "†": marks.outside_ci,
+        "★": marks.best.strip(),
+        "≈": marks.tied.strip(),
+        "▼": marks.below.strip(),
+    }
+    notes = " ".join(latex_escape(line) for line in legend(board))
+    for symbol, latex in symbols.items():
+        notes = notes.replace(symbol, latex)
     return tabular + f"% {notes}\n"
