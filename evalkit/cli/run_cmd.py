@@ -56,7 +56,20 @@ def _stored_after_interrupt(plans) -> str:
     )
 
 
-def _report(outcomes: list[tuple[str, Results]]) -> None:
+def _finish_hint(results: Results, folder: str, generating: bool) -> str:
+    """What finishes an incomplete run, truly: another shard, the same `evalkit run`, or merging."""
+    shard = results.provenance.shard
+    if shard:  # this process generated its shard only; the others are missing by design
+        return (
+            f"shard {shard} is done; run the other shards into {folder} (or into their own folders and "
+            "`evalkit merge` them)"
+        )
+    if generating:
+        return f"re-running the same command generates only the missing samples into {folder}"
+    return f"the `evalkit run` command that made {folder} generates only the missing samples"
+
+
+def _report(outcomes: list[tuple[str, Results]], generating: bool = True) -> None:
     from evalkit.progress import print_summary
 
     print_summary([(folder, results.to_dict()) for folder, results in outcomes])
@@ -64,7 +77,7 @@ def _report(outcomes: list[tuple[str, Results]]) -> None:
         if not results.final:
             typer.secho(
                 f"{results.metrics['task']} is INCOMPLETE ({results.metrics['missing_samples']} samples "
-                f"missing): not a final result; re-run the same command to finish {folder}",
+                f"missing): not a final result; {_finish_hint(results, folder, generating)}",
                 fg="yellow",
                 err=True,
             )
@@ -173,7 +186,7 @@ def score(
         if not folder.exists():
             raise EvalkitError(f"{path} has no config.json; pass an evalkit run folder (results/<run_id>)")
         results = rescore(folder, checker_of(folder), workers=workers, mode=mode)
-        _report([(str(path), results)])
+        _report([(str(path), results)], generating=False)
         return
     if not path.is_file():
         raise EvalkitError(f"{path} not found; pass a run folder or a completions JSONL")
@@ -232,4 +245,4 @@ def merge(
     checker = checker_of(source) if source.exists() else None
     target, results, added = merge_runs(list(folders), out=out, workers=workers, checker=checker)
     typer.echo(f"merged into {target.path}: {added} samples added")
-    _report([(str(target.path), results)])
+    _report([(str(target.path), results)], generating=False)
