@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -135,10 +135,15 @@ class HFBackend:
         }
 
     def generate(self, requests: Iterable[GenerationRequest]) -> Iterator[Completion]:
-        for request in requests:  # lazily: a serve queue may still be filling
+        """A list (a whole run) has every prompt encoded and checked against the context first, so one
+        that does not fit fails before any sample is generated; any other iterable (a serve queue that
+        may still be filling) is read lazily."""
+        if isinstance(requests, Sequence):
+            encoded: Iterable = [(request, self._encode(request)) for request in requests]
+        else:
+            encoded = ((request, self._encode(request)) for request in requests)
+        for request, prompt_ids in encoded:
             started = time.perf_counter()
-            prompt_ids = encode_prompt(self.tokenizer, render_prompt(self.tokenizer, request))
-            self._check_context(request, len(prompt_ids))
             digest = prompt_tokens_sha256(prompt_ids)
             pairs = list(zip(request.sample_indices, request.seeds, strict=True))
             for lo in range(0, len(pairs), self.batch_size):
@@ -155,6 +160,11 @@ class HFBackend:
                         seconds=time.perf_counter() - started,
                         extra={"prompt_tokens_sha256": digest},
                     )
+
+    def _encode(self, request: GenerationRequest) -> list[int]:
+        prompt_ids = encode_prompt(self.tokenizer, render_prompt(self.tokenizer, request))
+        self._check_context(request, len(prompt_ids))
+        return prompt_ids
 
     def _check_context(self, request: GenerationRequest, prompt_tokens: int) -> None:
         limit = getattr(self.model.config, "max_position_embeddings", None)

@@ -189,7 +189,12 @@ class SambaYBackend:
     # -- Backend protocol -------------------------------------------------------------------------
 
     def generate(self, requests: Iterable[GenerationRequest]) -> Iterator[Completion]:
-        items = ((engine_request(request), self.encode(request)) for request in requests)
+        """A list (a whole run) has every prompt encoded and checked against the context first, so one
+        that does not fit fails before any sample is generated; any other iterable is read lazily."""
+        if isinstance(requests, Sequence):
+            items: Iterable = [self._fitting(request) for request in requests]
+        else:
+            items = ((engine_request(request), self.encode(request)) for request in requests)
         with engine_errors():
             for seq in self.engine.generate(items):
                 yield self.completion(seq)
@@ -213,6 +218,17 @@ class SambaYBackend:
             "seeding": "splitmix64(seed, step) uniform; inverse CDF in vocabulary order over the "
             "tie-inclusive top-p nucleus, on device (sampler v2)",
         }
+
+    def _fitting(self, request: GenerationRequest) -> tuple[Request, list[int]]:
+        ids = self.encode(request)
+        need = len(ids) + request.sampling.max_new_tokens
+        if need > self.context_limit:
+            raise BackendError(
+                f"request {request.request_id!r}: prompt of {len(ids)} tokens + max_new_tokens "
+                f"{request.sampling.max_new_tokens} exceeds the context limit {self.context_limit}; lower "
+                "--max-new-tokens (found before any sample was generated)"
+            )
+        return engine_request(request), ids
 
     # -- push API for servers ---------------------------------------------------------------------
 

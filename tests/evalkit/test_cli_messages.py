@@ -70,3 +70,42 @@ def test_an_incomplete_shard_says_to_run_the_other_shards(tmp_path, monkeypatch,
         f"arith-demo is INCOMPLETE (6 samples missing): not a final result; shard 1/2 is done; run the "
         f"other shards into {folder} (or into their own folders and `evalkit merge` them)"
     )
+
+
+@pytest.fixture(scope="module")
+def tiny_llama(tmp_path_factory) -> Path:
+    from tests.model_backends.test_hf_backend import make_tiny_llama
+
+    return make_tiny_llama(tmp_path_factory.mktemp("llama"))  # a context of 256 tokens
+
+
+@pytest.mark.parametrize(("backend", "new_tokens"), [("sambay", "90"), ("hf", "200")])
+def test_a_prompt_past_the_context_fails_before_any_sample_and_leaves_no_folder(
+    backend, new_tokens, tiny_checkpoint_dir, tiny_llama, tmp_path, monkeypatch, capsys
+):
+    """Preflight passes (max_new_tokens fits the context) but the prompts do not: every prompt is checked
+    before the first sample, so nothing is half-done and no folder is left to 'resume'."""
+    if backend == "sambay":
+        model = ["--model", str(tiny_checkpoint_dir), "--backend-option", "context_limit=100"]
+    else:
+        model = ["--model", str(tiny_llama)]
+    args = [
+        "run",
+        "--backend",
+        backend,
+        *model,
+        *ARGS[2:],
+        "--max-new-tokens",
+        new_tokens,
+        "--out",
+        str(tmp_path),
+    ]
+    code, err = invoke(monkeypatch, capsys, args)
+    assert code == 2 and "Traceback" not in err
+    line = err.splitlines()[-1]
+    assert (
+        line.startswith("error: request 'arith-000': prompt of ")
+        and f"max_new_tokens {new_tokens} exceeds" in line
+    )
+    assert line.endswith("(nothing was stored and no run folder was written)")
+    assert list(tmp_path.iterdir()) == []
