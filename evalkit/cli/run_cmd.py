@@ -41,7 +41,7 @@ def parse_backend_options(pairs: list[str]) -> dict[str, object]:
     return extra
 
 
-def _stored_after_interrupt(plans) -> str:
+def _stored_after_interrupt(plans: list) -> str:
     """What an interrupted run left, per task folder, and what re-running does."""
     kept = [
         f"{len(plan.folder.completions())} samples in {plan.folder.path}"
