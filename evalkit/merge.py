@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from evalkit.core.errors import EvalkitError
+from evalkit.core.files import check_writable_folder
 from evalkit.core.records import CheckerSpec, Results
 from evalkit.core.run_config import Shard, config_differences
 from evalkit.core.run_folder import RunFolder
@@ -52,6 +53,8 @@ def merge_runs(
         raise EvalkitError("evalkit merge needs at least one run folder")
     folders = [RunFolder(Path(p)) for p in paths]
     check_same_run(folders)
+    if out is not None:
+        check_writable_folder(Path(out), "--out")
     source = folders[0]
     config = source.config()
     checker = checker or source.checker()
