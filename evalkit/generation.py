@@ -2,7 +2,12 @@
 
 Resume is at sample level: only (problem, sample index) pairs not yet stored are requested, each with its
 own seed (derive_seed), so a resumed or sharded run draws exactly the samples of one uninterrupted run.
-Every completion is appended (fsync'd) the moment it arrives; an error keeps what was stored.
+Every completion is appended (fsync'd) the moment it arrives; an error keeps what was stored and says
+how many samples that is and what a re-run does.
+
+A new run folder is created when its first sample arrives, not before: a run that fails before its
+first sample (a server that is down, a bad option the backend found) leaves no folder behind.
+A private task's (Task.private) completions have any prompt text removed from `extra` (core.privacy).
 """
 
 from __future__ import annotations
@@ -10,7 +15,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from evalkit.core.errors import BackendError, EvalkitError
+from evalkit.core.errors import BackendError, EvalkitError, describe_os_error
+from evalkit.core.privacy import PromptText, has_long_strings, redact
 from evalkit.core.records import CompletionRecord
 from evalkit.core.run_folder import CompletionAppender
 from evalkit.core.types import (
@@ -73,13 +79,17 @@ def build_requests(
     return requests, routes
 
 
-def completion_record(completion: Completion, route: Route) -> CompletionRecord:
+def completion_record(completion: Completion, route: Route, private: bool = False) -> CompletionRecord:
+    """The stored form of a completion; `private`: any prompt text in `extra` is replaced by a hash."""
     index = completion.sample_index
     if index not in route.views:
         raise BackendError(
             f"backend returned sample {index} for request {completion.request_id!r}, which did not ask for it"
         )
     view = route.views[index]
+    extra = completion.extra
+    if private and has_long_strings(extra):
+        extra = redact(extra, PromptText(m["content"] for m in view.messages))
     return CompletionRecord(
         problem_id=route.problem.id,
         sample_index=index,
@@ -92,7 +102,7 @@ def completion_record(completion: Completion, route: Route) -> CompletionRecord:
         seconds=completion.seconds,
         gold=view.gold,
         permutation=view.permutation,
-        extra=completion.extra,
+        extra=extra,
     )
 
 
@@ -105,17 +115,44 @@ class GenerationStats:
     last_looks_correct: bool = False
 
 
+class LazyAppender:
+    """The plan's completions file, opened at once when its folder exists (resume: the lock is taken and
+    a torn tail dropped before anything is read), else created with the folder's config.json when the
+    first sample arrives."""
+
+    def __init__(self, plan: TaskPlan) -> None:
+        self.plan = plan
+        self._out: CompletionAppender | None = None
+        if plan.folder.exists():
+            self._open()
+
+    def _open(self) -> CompletionAppender:
+        if self._out is None:
+            plan = self.plan
+            plan.folder.initialise(plan.config, plan.problem_index(), checker=plan.checker)
+            self._out = plan.folder.appender(plan.shard)
+        return self._out
+
+    def append(self, record: CompletionRecord) -> None:
+        self._open().append(record)
+
+    def close(self) -> None:
+        if self._out is not None:
+            self._out.close()
+
+
 def _store(
     completion: Completion,
     routes: dict[str, Route],
     stored: set[tuple[str, int]],
-    out: CompletionAppender,
+    out: LazyAppender,
     stats: GenerationStats,
+    private: bool,
 ) -> bool:
     """Append one completion unless it is already stored; True when it was written."""
     if completion.request_id not in routes:
         raise BackendError(f"backend returned an unknown request id {completion.request_id!r}")
-    record = completion_record(completion, routes[completion.request_id])
+    record = completion_record(completion, routes[completion.request_id], private)
     if record.key in stored:  # a backend that repeats itself must not create duplicates
         return False
     out.append(record)
@@ -127,12 +164,41 @@ def _store(
     return True
 
 
+def stored_note(plan: TaskPlan, new: int, stored: int, total: int) -> str:
+    """What is on disk after a stop, and what re-running the same command does: true in every case."""
+    folder = plan.folder
+    if not folder.exists():
+        return "nothing was stored and no run folder was written"
+    missing = total - stored
+    what = f"{new} new samples were stored" if new else "no new samples were stored"
+    note = (
+        f"{what} in {folder.path} ({stored}/{total} now); re-running the same command keeps them and "
+        f"generates only the {missing} missing"
+    )
+    if plan.config.backend == "replay":  # the file is the run's model: its hash is in the run_id
+        note += " (from the same --from file: a changed file is another run, with its own folder)"
+    return note
+
+
+def _stopped(err: BaseException, note: str) -> EvalkitError:
+    """The error to raise when generation stops: the cause in words, then what is stored."""
+    if isinstance(err, OSError):
+        return EvalkitError(f"{describe_os_error(err)}; {note}")
+    message = f"{err} ({note})"
+    try:
+        return type(err)(message)
+    except TypeError:  # an EvalkitError subclass with another constructor
+        return EvalkitError(message)
+
+
 def generate_missing(
     plan: TaskPlan, backend: Backend, progress: RunProgress | None = None
 ) -> GenerationStats:
     """Stream this shard's missing samples from the backend into the run folder (one fsync per sample)."""
     stats = GenerationStats()
-    with plan.folder.appender(plan.shard) as out:  # drops a torn last line first
+    private = bool(plan.task.private)
+    out = LazyAppender(plan)  # drops a torn last line first
+    try:
         stored = {r.key for r in plan.folder.completions()}
         shard_ids = {p.id for p in plan.shard_problems}
         total = len(shard_ids) * plan.config.n
@@ -143,16 +209,16 @@ def generate_missing(
         started = time.perf_counter()
         try:
             for completion in backend.generate(requests) if requests else ():
-                if _store(completion, routes, stored, out, stats) and progress:
+                if _store(completion, routes, stored, out, stats, private) and progress:
                     progress.advance(stats.last_tokens, stats.last_looks_correct)
-        except EvalkitError as err:
-            # What was stored stays stored: say so, so the user knows re-running resumes.
-            raise type(err)(
-                f"{err} ({stats.generated_samples} new samples were stored in {plan.folder.path}; "
-                "re-run the same command to resume)"
-            ) from err
+        except (EvalkitError, OSError) as err:
+            # What was stored stays stored: say how much, and what a re-run does.
+            note = stored_note(plan, stats.generated_samples, already + stats.generated_samples, total)
+            raise _stopped(err, note) from err
         finally:
             stats.seconds = time.perf_counter() - started
             if progress:
                 progress.finish_task()
+    finally:
+        out.close()
     return stats

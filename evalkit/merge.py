@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from evalkit.core.errors import EvalkitError
+from evalkit.core.files import check_writable_folder
 from evalkit.core.records import CheckerSpec, Results
 from evalkit.core.run_config import Shard, config_differences
 from evalkit.core.run_folder import RunFolder
@@ -62,6 +63,8 @@ def merge_runs(
                 f"not a final result: {'; '.join(s.describe() for s in missing)}; run the missing shards "
                 "(evalkit run ... --shard I/N into the same folder) and merge again, or merge without --final"
             )
+    if out is not None:
+        check_writable_folder(Path(out), "--out")
     source = folders[0]
     config = source.config()
     checker = checker or source.checker()

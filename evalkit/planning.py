@@ -1,7 +1,8 @@
 """Planning a run: `evalkit run`'s options + the Task objects -> one TaskPlan per task; writes nothing.
 
 Everything that can be wrong with the options or the data fails here, before any folder exists, so a bad
-option never leaves a folder behind. The CLI resolves task names to Task objects and checks the backend
+option never leaves a folder behind (the one thing touched is a probe folder, made and removed at once to
+learn whether the output folder can be written). The CLI resolves task names to Task objects and checks the backend
 name; this module sees only the `evalkit.core.types.Task` protocol.
 """
 
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.core.errors import EvalkitError
+from evalkit.core.files import check_writable_folder
 from evalkit.core.identity import content_hash, data_fingerprint
 from evalkit.core.records import CheckerSpec
 from evalkit.core.run_config import RunConfig, Shard
@@ -96,6 +98,8 @@ def plan_tasks(options: RunOptions, tasks: Sequence[Task]) -> list[TaskPlan]:
     from evalkit.scoring import CHECKER_VERSION
 
     validate_options(options, tasks)
+    if options.run_dir is None:
+        check_writable_folder(Path(options.out), "--out")
     for task in tasks:
         task.prompt_hash(options.prompt)  # unknown prompt name -> one-line error, before any data loads
     model, revision = model_identity(options.backend, options.model, options.revision, options.from_file)
@@ -122,6 +126,8 @@ def plan_tasks(options: RunOptions, tasks: Sequence[Task]) -> list[TaskPlan]:
         )
         folder = RunFolder(Path(options.run_dir) if options.run_dir else Path(options.out) / config.run_id)
         folder.check_compatible(config)
+        # Before any model loads: a folder that cannot be written fails now, not after an hour of loading.
+        check_writable_folder(folder.path, "--run-dir" if options.run_dir else "--out")
         plans.append(TaskPlan(task, config, problems, options.shard, folder))
     return plans
 

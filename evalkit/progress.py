@@ -7,6 +7,7 @@ text); the reported number always comes from the real checker after generation.
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -45,24 +46,53 @@ def quick_correct(text: str, gold: str) -> bool:
 
 
 class RunProgress:
-    """Per task: samples done/total, generated tokens/s, ETA and a running Pass@1 estimate."""
+    """Per task: samples done/total, generated tokens/s, ETA, a running Pass@1 estimate and the retries a
+    backend made (a flaky server is visible: `retry(line)` counts one and shows the line, at most one
+    every `retry_interval` seconds; it may be called from a backend's worker thread)."""
 
-    def __init__(self, console: Console | None = None, plain: bool | None = None) -> None:
+    def __init__(
+        self, console: Console | None = None, plain: bool | None = None, retry_interval: float = 5.0
+    ) -> None:
         self.console = console or Console(stderr=True)
         self.plain = (not self.console.is_terminal) if plain is None else plain
+        self.retry_interval = retry_interval
         self._bar = None
         self._task_id = None
         self._name, self._total, self._done, self._new = "", 0, 0, 0
         self._tokens, self._correct, self._started = 0, 0, 0.0
         self._next_log = 0
+        self._lock = threading.Lock()  # retry() runs in the backend's thread, advance() in the caller's
+        self.retries = 0  # this task's retries
+        self._last_retry_line, self._unshown = float("-inf"), 0
+
+    def retry(self, line: str) -> None:
+        """One retry of the backend (thread-safe): counted in the progress line, `line` shown unless
+        another was shown less than `retry_interval` seconds ago."""
+        with self._lock:
+            self.retries += 1
+            now = time.monotonic()
+            show = now - self._last_retry_line >= self.retry_interval
+            unshown, self._unshown = (self._unshown, 0) if show else (0, self._unshown + 1)
+            if show:
+                self._last_retry_line = now
+            if self._bar is not None:
+                self._bar.update(self._task_id, retries=self._retries_text())
+        if show:
+            more = f" (+{unshown} more retries not shown)" if unshown else ""
+            self.note(line + more)
+
+    def _retries_text(self) -> str:
+        return f", {self.retries} retries" if self.retries else ""
 
     def note(self, message: str) -> None:
-        self.console.print(message, highlight=False)
+        self.console.print(message, highlight=False, markup=False, soft_wrap=True)
 
     def start_task(self, name: str, total: int, done: int) -> None:
         self._name, self._total, self._done, self._new = name, total, done, 0
         self._tokens, self._correct, self._started = 0, 0, time.perf_counter()
         self._next_log = done
+        with self._lock:
+            self.retries, self._unshown = 0, 0
         if done:
             self.note(f"{name}: resuming, {done}/{total} samples already stored")
         if self.plain:
@@ -75,12 +105,12 @@ class RunProgress:
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("{task.fields[rate]} tok/s"),
-            TextColumn("Pass@1~{task.fields[pass1]}"),
+            TextColumn("Pass@1~{task.fields[pass1]}{task.fields[retries]}"),
             TimeRemainingColumn(),
             console=self.console,
         )
         self._bar.start()
-        self._task_id = self._bar.add_task(name, total=total, completed=done, rate="-", pass1="-")
+        self._task_id = self._bar.add_task(name, total=total, completed=done, rate="-", pass1="-", retries="")
 
     def _rates(self) -> tuple[str, str]:
         elapsed = max(time.perf_counter() - self._started, 1e-9)
@@ -94,22 +124,28 @@ class RunProgress:
         self._tokens += int(generated_tokens)
         self._correct += int(looks_correct)
         rate, pass1 = self._rates()
+        with self._lock:
+            retries = self._retries_text()
         if self._bar is not None:
-            self._bar.update(self._task_id, advance=1, rate=rate, pass1=pass1)
+            self._bar.update(self._task_id, advance=1, rate=rate, pass1=pass1, retries=retries)
         elif self._done >= self._next_log or self._done == self._total:
             elapsed = time.perf_counter() - self._started
             remaining = self._total - self._done
             eta = elapsed / self._new * remaining
             self.note(
                 f"{self._name}: {self._done}/{self._total} samples, {rate} tok/s, "
-                f"Pass@1~{pass1} (estimate), ETA {eta:,.0f}s"
+                f"Pass@1~{pass1} (estimate), ETA {eta:,.0f}s{retries}"
             )
             self._next_log = self._done + max(1, self._total // 20)
 
     def finish_task(self) -> None:
-        if self._bar is not None:
-            self._bar.stop()
-            self._bar = None
+        with self._lock:
+            bar, self._bar = self._bar, None
+            retries = self.retries
+        if bar is not None:
+            bar.stop()
+        if retries:
+            self.note(f"{self._name}: {retries} retries against a faulty server or connection")
 
 
 def summary_table(rows: list[tuple[str, dict[str, Any]]]) -> Table:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
+from evalkit.core.errors import EvalkitError, describe_os_error
 from evalkit.core.files import now_iso
 from evalkit.core.records import CheckerSpec, Results
 from evalkit.core.run_folder import RunFolder
@@ -41,8 +42,9 @@ def _run_task(
     plan: TaskPlan, backend: Backend, model_info: dict, pool: ScoringPool, progress: RunProgress | None
 ) -> Results:
     started_iso, started = now_iso(), time.perf_counter()
+    stats = generate_missing(plan, backend, progress)  # creates the folder with its first sample
+    # A shard with no problems stores no sample: its folder still gets its (empty) results.
     plan.folder.initialise(plan.config, plan.problem_index(), checker=plan.checker)
-    stats = generate_missing(plan, backend, progress)
     session = Session(
         model_info=model_info,
         started=started_iso,
@@ -59,7 +61,13 @@ def score_plan(plan: TaskPlan, pool: ScoringPool, session: Session) -> Results:
     """Score every stored completion of one planned task and write scores.jsonl + results.json; also the
     last step of a split run (--data-parallel, --ray), where the parent scores once for all shards."""
     scored = score(plan.folder.completions(), plan.config, plan.problem_index(), plan.checker, pool=pool)
-    return write_results(plan.folder, plan.config, scored, session_provenance(session, scored))
+    try:
+        return write_results(plan.folder, plan.config, scored, session_provenance(session, scored))
+    except OSError as err:  # a full disk: the completions are safe, only the verdicts are not written
+        raise EvalkitError(
+            f"{describe_os_error(err)}; the {len(scored.scores)} stored samples in {plan.folder.path} are "
+            f"kept: once it can be written, `evalkit score {plan.folder.path}` writes the results"
+        ) from err
 
 
 def rescore(

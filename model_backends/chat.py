@@ -3,6 +3,7 @@ tokenizer's chat template, and cut generated text at the first stop string."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +31,12 @@ def render_prompt(tokenizer: Any, request: GenerationRequest) -> str:
 def encode_prompt(tokenizer: Any, prompt: str) -> list[int]:
     """Token ids of an already rendered prompt: no extra BOS, because chat templates write their own."""
     return list(tokenizer(prompt, add_special_tokens=False)["input_ids"])
+
+
+def prompt_tokens_sha256(token_ids: Sequence[int]) -> str:
+    """sha256 (hex) of a prompt's token ids: names the exact model input (chat template applied) in a
+    completion's `extra` without storing the prompt, which a private task (GPQA) must never do."""
+    return hashlib.sha256(",".join(str(int(i)) for i in token_ids).encode()).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,16 @@ own seed, and every random draw of that sample comes from it. What holds:
   Use `--backend-option batch_size=1` (options.extra["batch_size"]) for strict per-sample isolation.
 
 Requests are consumed lazily, one at a time, so `evalkit serve` can feed this backend from a queue.
+
+`preflight(options, sampling)` checks what needs no weights (device, dtype, batch_size, and for a local
+folder its config.json context against max_new_tokens) before the model loads.
 """
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,14 +30,60 @@ from evalkit.core.devices import resolve_device_dtype
 from evalkit.core.errors import BackendError
 from evalkit.core.identity import content_hash
 from evalkit.core.types import Completion, GenerationRequest, SamplingParams
-from model_backends.chat import cut_at_stop, encode_prompt, eos_token_ids, render_prompt
+from model_backends.chat import (
+    cut_at_stop,
+    encode_prompt,
+    eos_token_ids,
+    prompt_tokens_sha256,
+    render_prompt,
+)
 from model_backends.registry import BackendOptions
 
 DEFAULT_BATCH_SIZE = 16  # samples of one request decoded together
+# Where config.json states the context (prompt + generated tokens), by model family.
+CONTEXT_KEYS = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length")
 
 
 def create(options: BackendOptions) -> HFBackend:
     return HFBackend(options)
+
+
+def batch_size_of(options: BackendOptions) -> int:
+    value = options.extra.get("batch_size", DEFAULT_BATCH_SIZE)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise BackendError(f"backend option batch_size must be an integer >= 1, got {value!r}")
+    return value
+
+
+def context_limit_of(folder: str | Path) -> int | None:
+    """The context a local checkpoint folder's config.json declares (no weights read); None when the
+    folder has no config.json or it declares none."""
+    config_file = Path(folder) / "config.json"
+    try:
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # the loader says what is wrong with the folder
+    for key in CONTEXT_KEYS:
+        value = config.get(key) if isinstance(config, dict) else None
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return None
+
+
+def preflight(options: BackendOptions, sampling: SamplingParams | None = None) -> None:
+    """Before the weights load: --model given, --device/--dtype, batch_size, and max_new_tokens against
+    a local checkpoint's declared context."""
+    if not options.model:
+        raise BackendError("the hf backend needs --model (a Hugging Face id or a local folder)")
+    resolve_device_dtype(options.device, options.dtype)
+    batch_size_of(options)
+    limit = context_limit_of(Path(options.model).expanduser())
+    if sampling is not None and limit is not None and sampling.max_new_tokens >= limit:
+        raise BackendError(
+            f"--max-new-tokens {sampling.max_new_tokens} leaves no room for a prompt: {options.model} "
+            f"declares a context of {limit} tokens for prompt + new tokens (config.json); use a value "
+            f"below {limit} minus the longest prompt"
+        )
 
 
 class HFBackend:
@@ -48,7 +98,7 @@ class HFBackend:
         self._torch = torch
         self.options = options
         self.device, self.dtype = resolve_device_dtype(options.device, options.dtype)
-        self.batch_size = int(options.extra.get("batch_size", DEFAULT_BATCH_SIZE))
+        self.batch_size = batch_size_of(options)
         load = {"revision": options.revision, "trust_remote_code": options.trust_remote_code}
         try:
             self.tokenizer = transformers.AutoTokenizer.from_pretrained(options.model, **load)
@@ -85,10 +135,16 @@ class HFBackend:
         }
 
     def generate(self, requests: Iterable[GenerationRequest]) -> Iterator[Completion]:
-        for request in requests:  # lazily: a serve queue may still be filling
+        """A list (a whole run) has every prompt encoded and checked against the context first, so one
+        that does not fit fails before any sample is generated; any other iterable (a serve queue that
+        may still be filling) is read lazily."""
+        if isinstance(requests, Sequence):
+            encoded: Iterable = [(request, self._encode(request)) for request in requests]
+        else:
+            encoded = ((request, self._encode(request)) for request in requests)
+        for request, prompt_ids in encoded:
             started = time.perf_counter()
-            prompt_ids = encode_prompt(self.tokenizer, render_prompt(self.tokenizer, request))
-            self._check_context(request, len(prompt_ids))
+            digest = prompt_tokens_sha256(prompt_ids)
             pairs = list(zip(request.sample_indices, request.seeds, strict=True))
             for lo in range(0, len(pairs), self.batch_size):
                 chunk = pairs[lo : lo + self.batch_size]
@@ -102,7 +158,13 @@ class HFBackend:
                         num_generated_tokens=generated,
                         finish_reason=reason,
                         seconds=time.perf_counter() - started,
+                        extra={"prompt_tokens_sha256": digest},
                     )
+
+    def _encode(self, request: GenerationRequest) -> list[int]:
+        prompt_ids = encode_prompt(self.tokenizer, render_prompt(self.tokenizer, request))
+        self._check_context(request, len(prompt_ids))
+        return prompt_ids
 
     def _check_context(self, request: GenerationRequest, prompt_tokens: int) -> None:
         limit = getattr(self.model.config, "max_position_embeddings", None)

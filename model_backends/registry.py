@@ -1,5 +1,9 @@
 """Backend names -> the module that builds them. Modules are imported only when asked for, so a missing
-optional dependency (vllm, triton) costs nothing until that backend is chosen."""
+optional dependency (vllm, triton) costs nothing until that backend is chosen.
+
+A backend module may also expose `preflight(options, sampling)`: the checks that need no model (option
+values, device, the checkpoint's config.json), run before anything heavy so a mistake costs a second and
+leaves nothing behind. `sampling` is None when no run's sampling is known yet (serve)."""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from evalkit.core.errors import BackendError
-from evalkit.core.types import Backend
+from evalkit.core.types import Backend, SamplingParams
 
 # name -> module exposing `create(options: BackendOptions) -> Backend`
 BACKENDS: dict[str, str] = {
@@ -35,8 +39,18 @@ class BackendOptions:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def make_backend(name: str, options: BackendOptions) -> Backend:
+def _module(name: str):
     if name not in BACKENDS:
         raise BackendError(f"unknown backend {name!r}; choose one of: {', '.join(sorted(BACKENDS))}")
-    module = importlib.import_module(BACKENDS[name])
-    return module.create(options)
+    return importlib.import_module(BACKENDS[name])
+
+
+def preflight(name: str, options: BackendOptions, sampling: SamplingParams | None = None) -> None:
+    """The backend's light checks (see the module docstring); BackendError for the first problem."""
+    check = getattr(_module(name), "preflight", None)
+    if check is not None:
+        check(options, sampling)
+
+
+def make_backend(name: str, options: BackendOptions) -> Backend:
+    return _module(name).create(options)

@@ -25,7 +25,7 @@ from typing import Any
 
 from evalkit.core.errors import BackendError
 from evalkit.core.types import Completion, GenerationRequest
-from model_backends.chat import render_prompt
+from model_backends.chat import prompt_tokens_sha256, render_prompt
 from model_backends.registry import BackendOptions
 
 MIN_VLLM = (0, 6)
@@ -35,6 +35,20 @@ DEFAULT_CHUNK_SIZE = 256
 
 def create(options: BackendOptions) -> VLLMBackend:
     return VLLMBackend(options)
+
+
+def chunk_size_of(options: BackendOptions) -> int:
+    value = options.extra.get("chunk_size", DEFAULT_CHUNK_SIZE)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise BackendError(f"backend option chunk_size must be an integer >= 1, got {value!r}")
+    return value
+
+
+def preflight(options: BackendOptions, sampling: Any = None) -> None:
+    """Before vLLM starts (minutes on a GPU): --model given and the chunk size."""
+    if not options.model:
+        raise BackendError("the vllm backend needs --model (a Hugging Face id or a local folder)")
+    chunk_size_of(options)
 
 
 def _version_tuple(version: str) -> tuple[int, ...]:
@@ -66,7 +80,7 @@ class VLLMBackend:
             raise BackendError("the vllm backend needs --model (a Hugging Face id or a local folder)")
         self.options = options
         self._vllm = import_vllm()
-        self.chunk_size = int(options.extra.get("chunk_size", DEFAULT_CHUNK_SIZE))
+        self.chunk_size = chunk_size_of(options)
         engine_args: dict[str, Any] = {
             "model": options.model,
             "revision": options.revision,
@@ -130,5 +144,9 @@ class VLLMBackend:
                 num_generated_tokens=len(sample.token_ids),
                 finish_reason="length" if sample.finish_reason == "length" else "stop",
                 seconds=seconds,
-                extra={"vllm_finish_reason": sample.finish_reason, "stop_reason": sample.stop_reason},
+                extra={
+                    "vllm_finish_reason": sample.finish_reason,
+                    "stop_reason": sample.stop_reason,
+                    "prompt_tokens_sha256": prompt_tokens_sha256(output.prompt_token_ids),
+                },
             )

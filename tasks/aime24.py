@@ -12,14 +12,16 @@ import re
 from pathlib import Path
 
 from evalkit.core.types import Problem
-from tasks.loading import HubSource, RowSpec, load_rows, read_jsonl
+from tasks.loading import HubSource, RowSpec, as_integer, load_rows, read_jsonl
 from tasks.prompts import MATH_PROMPTS, render, user_turn
 from tasks.task import Task
 
 LOCAL_FILE = "aime24.jsonl"
 # Revision pinned from public evaluation code that pins the same dataset; split is named "train".
 HUB = HubSource("HuggingFaceH4/aime_2024", "2fe88a2f1091d5048c0f36abc874fb997b3dd99a", split="train")
-SPEC = RowSpec(required=("id", "problem", "answer"), id_field="id", expected_count=30)
+SPEC = RowSpec(
+    required=("id", "problem", "answer"), id_field="id", expected_count=30, integer_fields=("answer",)
+)
 _URL = re.compile(r"(\d{4})_AIME_(I{1,2})_Problems/Problem_(\d+)")
 
 
@@ -38,7 +40,7 @@ def to_problem(row: dict, prompt_name: str, template: str) -> Problem:
     return Problem(
         id=str(row["id"]),
         messages=user_turn(render(template, problem=row["problem"])),
-        gold=str(int(row["answer"])),
+        gold=str(as_integer(row["answer"])),  # the reader checked it is an integer
         answer_type="integer",
         metadata=metadata,
     )

@@ -18,14 +18,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from evalkit.core.types import Problem
-from tasks.loading import HubSource, RowSpec, load_rows, read_jsonl
+from tasks.loading import HubSource, RowSpec, as_integer, load_rows, read_jsonl
 from tasks.prompts import MATH_PROMPTS, render, user_turn
 from tasks.task import Task
 
 LOCAL_FILE = "aime25.jsonl"
 # Revision pinned from public evaluation code that pins the same dataset (test.jsonl, 15,813 bytes).
 HUB = HubSource("math-ai/aime25", "563bb8404243c5f09de6ec262f2db674fe5bce9b", split="test")
-SPEC = RowSpec(required=("id", "problem", "answer"), id_field="id", expected_count=30)
+SPEC = RowSpec(
+    required=("id", "problem", "answer"), id_field="id", expected_count=30, integer_fields=("answer",)
+)
 PROBLEMS_PER_CONTEST = 15
 
 
@@ -42,7 +44,7 @@ def to_problem(row: dict, prompt_name: str, template: str) -> Problem:
     return Problem(
         id=str(row["id"]),
         messages=user_turn(render(template, problem=row["problem"])),
-        gold=str(int(row["answer"])),
+        gold=str(as_integer(row["answer"])),  # the reader checked it is an integer
         answer_type="integer",
         metadata=metadata,
     )

@@ -109,4 +109,5 @@ TASK = Task(
     local_file=LOCAL_FILE,
     hub=str(HUB),
     make_view=make_view,
+    private=True,  # the authors ask that examples not be revealed in plain text
 )

@@ -9,7 +9,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
+import re
 import zipfile
 import zlib
 from collections.abc import Callable, Sequence
@@ -46,6 +48,23 @@ class RowSpec:
     required: tuple[str, ...]
     id_field: str
     expected_count: int
+    integer_fields: tuple[str, ...] = ()  # must hold an integer (AIME answers): 25, "25", 25.0 — not 25.7
+
+
+_INTEGER_TEXT = re.compile(r"[+-]?\d+(\.0*)?")
+
+
+def as_integer(value: object) -> int | None:
+    """The integer a stored value denotes (25, 25.0, "25", "025", "25.0"), or None (25.7, "x", True)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if math.isfinite(value) and value.is_integer() else None
+    if isinstance(value, str) and _INTEGER_TEXT.fullmatch(value.strip()):
+        return int(float(value)) if "." in value else int(value)
+    return None
 
 
 def read_jsonl(path: Path, spec: RowSpec) -> list[dict]:
@@ -159,6 +178,12 @@ def _check_row(row: dict, where: str, spec: RowSpec, line_of_id: dict[str, int],
     missing = [name for name in spec.required if row.get(name) is None or row.get(name) == ""]
     if missing:
         raise DataError(f"{where}: missing field(s) {', '.join(repr(m) for m in missing)}")
+    for name in spec.integer_fields:
+        if as_integer(row[name]) is None:
+            raise DataError(
+                f"{where}: {name} {row[name]!r} is not an integer (this task's answers are integers); "
+                "fix that row or re-copy the file"
+            )
     row_id = str(row[spec.id_field])
     if row_id in line_of_id:
         raise DataError(f"{where}: duplicate id {row_id!r} (first seen at {line_of_id[row_id]})")

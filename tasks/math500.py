@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from evalkit.core.types import Problem
-from tasks.loading import HubSource, RowSpec, load_rows, read_jsonl
+from tasks.loading import HubSource, RowSpec, as_integer, load_rows, read_jsonl
 from tasks.prompts import MATH_PROMPTS, render, user_turn
 from tasks.task import Task
 
@@ -19,7 +19,10 @@ LOCAL_FILE = "math500.jsonl"
 # Revision pinned from public evaluation code that pins the same dataset.
 HUB = HubSource("HuggingFaceH4/MATH-500", "6e4ed1a2a79af7d8630a6b768ec859cb5af4d3be", split="test")
 SPEC = RowSpec(
-    required=("unique_id", "problem", "answer", "subject", "level"), id_field="unique_id", expected_count=500
+    required=("unique_id", "problem", "answer", "subject", "level"),
+    id_field="unique_id",
+    expected_count=500,
+    integer_fields=("level",),
 )
 
 
@@ -33,7 +36,7 @@ def to_problem(row: dict, prompt_name: str, template: str) -> Problem:
         messages=user_turn(render(template, problem=row["problem"])),
         gold=row["answer"],
         answer_type="math",
-        metadata={"subject": row["subject"], "level": int(row["level"])},
+        metadata={"subject": row["subject"], "level": as_integer(row["level"])},
     )
 
 

@@ -36,6 +36,7 @@ class Task:
     hub: str | None = None  # "repo@revision" of the Hub fallback, for messages and the task table
     make_view: ViewMaker | None = field(default=None, repr=False)
     default_prompt: str = OFFICIAL
+    private: bool = False  # the text must never reach the disk (see evalkit.core.types.Task.private)
 
     @property
     def per_sample_prompts(self) -> bool:

@@ -8,6 +8,8 @@ from typing import Annotated
 import typer
 
 from evalkit.cli import app
+from evalkit.core.errors import EvalkitError
+from evalkit.core.files import check_writable_folder
 
 REFERENCE_HELP = (
     "Published rows to compare with: a name in results/reference/ (default: phi4_mini_flash_model_card "
@@ -52,6 +54,9 @@ def leaderboard(
     if out is None:
         typer.echo(text, nl=not text.endswith("\n"))
         return
+    if out.is_dir():
+        raise EvalkitError(f"--out {out} is a folder; give a file name, e.g. {out / 'leaderboard.md'}")
+    check_writable_folder(out.parent, f"--out {out}: its folder")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text, encoding="utf-8")
     typer.echo(f"wrote {out}")
@@ -73,6 +78,7 @@ def report(
     from evalkit.report import write_report
 
     target = out if out is not None else run_dirs[0] / "report"
+    check_writable_folder(target, "--out")
     skipped: list[Path] = []
     files = write_report(
         run_dirs, target, _reference(reference), max_sample_chars=max_sample_chars, skipped=skipped

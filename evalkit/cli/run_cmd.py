@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import typer
@@ -15,13 +16,24 @@ from evalkit.core.types import SamplingParams
 PROTOCOL = SamplingParams()  # the published protocol's sampling defaults (one place: the core)
 
 
+def _not_finite(value: str) -> bool:
+    """'nan', 'inf', 'Infinity', '-inf', ... (float() reads them all; JSON reads NaN and Infinity)."""
+    try:
+        return not math.isfinite(float(value))
+    except ValueError:
+        return False
+
+
 def parse_backend_options(pairs: list[str]) -> dict[str, object]:
-    """KEY=VALUE pairs -> dict; values are read as JSON when they parse (numbers, booleans), else text."""
+    """KEY=VALUE pairs -> dict; values are read as JSON when they parse (numbers, booleans), else text.
+    NaN and infinity are refused for every key: no backend option means anything with them."""
     extra: dict[str, object] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise EvalkitError(f"--backend-option {pair!r} is malformed; write KEY=VALUE, e.g. batch_size=8")
+        if _not_finite(value):
+            raise EvalkitError(f"--backend-option {pair}: {value} is not a finite number; give a number")
         try:
             extra[key] = json.loads(value)
         except json.JSONDecodeError:
@@ -29,7 +41,35 @@ def parse_backend_options(pairs: list[str]) -> dict[str, object]:
     return extra
 
 
-def _report(outcomes: list[tuple[str, Results]], finish: str = "re-run the same command to finish") -> None:
+def _stored_after_interrupt(plans: list) -> str:
+    """What an interrupted run left, per task folder, and what re-running does."""
+    kept = [
+        f"{len(plan.folder.completions())} samples in {plan.folder.path}"
+        for plan in plans
+        if plan.folder.exists()
+    ]
+    if not kept:
+        return "interrupted before any sample was stored; no run folder was written"
+    return (
+        f"interrupted; stored: {', '.join(kept)}; re-running the same command keeps them and generates "
+        "only the missing samples"
+    )
+
+
+def _finish_hint(results: Results, folder: str, generating: bool) -> str:
+    """What finishes an incomplete run, truly: another shard, the same `evalkit run`, or merging."""
+    shard = results.provenance.shard
+    if shard:  # this process generated its shard only; the others are missing by design
+        return (
+            f"shard {shard} is done; run the other shards into {folder} (or into their own folders and "
+            "`evalkit merge` them)"
+        )
+    if generating:
+        return f"re-running the same command generates only the missing samples into {folder}"
+    return f"the `evalkit run` command that made {folder} generates only the missing samples"
+
+
+def _report(outcomes: list[tuple[str, Results]], generating: bool = True) -> None:
     from evalkit.progress import print_summary
 
     print_summary([(folder, results.to_dict()) for folder, results in outcomes])
@@ -37,7 +77,7 @@ def _report(outcomes: list[tuple[str, Results]], finish: str = "re-run the same 
         if not results.final:
             typer.secho(
                 f"{results.metrics['task']} is INCOMPLETE ({results.metrics['missing_samples']} samples "
-                f"missing): not a final result; {finish} {folder}",
+                f"missing): not a final result; {_finish_hint(results, folder, generating)}",
                 fg="yellow",
                 err=True,
             )
@@ -81,7 +121,7 @@ def run(
     ),
 ) -> None:
     """Generate n samples per problem, store them (resumable), score them and write results.json."""
-    from evalkit.cli.wiring import check_backend_name, make_run_backend, resolve_tasks
+    from evalkit.cli.wiring import check_backend_name, make_run_backend, preflight_run, resolve_tasks
     from evalkit.core.run_config import parse_shard
     from evalkit.parallel.split import Split, check_split
     from evalkit.planning import RunOptions, plan_tasks
@@ -115,27 +155,28 @@ def run(
 
         require_ray()  # a missing extra is one line before any data loads
     plans = plan_tasks(options, resolve_tasks(task))  # validates and loads everything; nothing written yet
-    backend_kwargs = dict(
-        base_url=base_url,
-        max_slots=max_slots,
-        dtype=dtype,
-        device=device,
-        trust_remote_code=trust_remote_code,
-        extra=extra,
-    )
+    backend_flags = {
+        "base_url": base_url,
+        "max_slots": max_slots,
+        "dtype": dtype,
+        "device": device,
+        "trust_remote_code": trust_remote_code,
+        "extra": extra,
+    }
+    preflight_run(options, **backend_flags)  # slots, device, context: before the model loads
+    progress = RunProgress()
     try:
-        if split.active:
+        if split.active:  # --data-parallel / --ray: workers build the backend, the parent scores once
             from evalkit.cli.split_cmd import run_split
 
-            outcomes = run_split(split, options, plans, task, backend_kwargs)
+            outcomes = run_split(split, options, plans, task, backend_flags)
         else:
-            engine = make_run_backend(options, **backend_kwargs)
-            outcomes = run_tasks(plans, engine, workers=workers, progress=RunProgress())
+            engine = make_run_backend(options, **backend_flags)
+            if hasattr(engine, "on_retry"):  # the openai backend: retries show in the progress line
+                engine.on_retry = progress.retry
+            outcomes = run_tasks(plans, engine, workers=workers, progress=progress)
     except KeyboardInterrupt:
-        folders = ", ".join(str(plan.folder.path) for plan in plans)
-        raise EvalkitError(
-            f"interrupted; completed samples are stored in {folders}; re-run to resume"
-        ) from None
+        raise EvalkitError(_stored_after_interrupt(plans)) from None
     _report([(str(plan.folder.path), results) for plan, results in outcomes])
 
 
@@ -166,7 +207,7 @@ def score(
         if not folder.exists():
             raise EvalkitError(f"{path} has no config.json; pass an evalkit run folder (results/<run_id>)")
         results = rescore(folder, checker_of(folder), workers=workers, mode=mode)
-        _report([(str(path), results)])
+        _report([(str(path), results)], generating=False)
         return
     if not path.is_file():
         raise EvalkitError(f"{path} not found; pass a run folder or a completions JSONL")
@@ -224,12 +265,14 @@ def merge(
     from evalkit.merge import merge_runs
     from evalkit.shard_status import incomplete, shard_statuses
 
+    if workers is not None and workers < 1:
+        raise EvalkitError(f"--workers must be at least 1, got {workers}")
     source = RunFolder(folders[0])  # merge_runs itself refuses folders that are not runs
     checker = checker_of(source) if source.exists() else None
     target, results, added = merge_runs(
         list(folders), out=out, workers=workers, checker=checker, require_complete=final
     )
     typer.echo(f"merged into {target.path}: {added} samples added")
-    _report([(str(target.path), results)], finish="run the missing shards (below) and merge again into")
+    _report([(str(target.path), results)], generating=False)
     for status in incomplete(shard_statuses([target, *(RunFolder(f) for f in folders)])):
         typer.secho(status.describe(), fg="yellow", err=True)

@@ -96,7 +96,7 @@ def serve(
     from evalkit.serve.app import ServeSettings, create_app
     from evalkit.serve.server import bind_socket, serve_forever
     from evalkit.serve.service import GenerationService
-    from model_backends.registry import BACKENDS, BackendOptions, make_backend
+    from model_backends.registry import BACKENDS, BackendOptions, make_backend, preflight
 
     settings = ServeSettings(
         request_timeout=_positive(request_timeout, "--request-timeout"),
@@ -107,6 +107,8 @@ def serve(
     if max_slots is not None and max_slots < 1:
         raise EvalkitError(f"--max-slots must be at least 1, got {max_slots}")
     intra_op = torch_threads(threads)
+    options = BackendOptions(model=model, dtype=dtype, device=device, max_slots=max_slots)
+    preflight(backend, options)  # --device, --dtype, the checkpoint's config.json: before anything starts
     sock = bind_socket(host, port)  # before the model loads: a busy port fails in a second, not minutes
     if host not in LOOPBACK:
         typer.secho(
@@ -118,9 +120,7 @@ def serve(
             import torch
 
             torch.set_num_threads(intra_op)
-        engine = make_backend(
-            backend, BackendOptions(model=model, dtype=dtype, device=device, max_slots=max_slots)
-        )
+        engine = make_backend(backend, options)
         announce(engine)
         name = served_model_name or model
         service = GenerationService(engine)

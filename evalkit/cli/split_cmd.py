@@ -68,8 +68,8 @@ def run_split(
 
 
 def _prepare(plans: list[TaskPlan], count: int, progress: SplitProgress) -> StoredSamples:
-    # Each worker writes config.json once its backend is built (atomic, identical in every worker),
-    # so an option every backend refuses leaves no folder behind, as in a single-process run.
+    # The workers write config.json with their first sample (atomic, identical in every worker), so
+    # an option every backend refuses leaves no folder behind, as in a single-process run.
     stored = StoredSamples(plans, count)
     if stored.stored:
         progress.note(f"resuming: {stored.stored}/{stored.total} samples already stored")

@@ -13,7 +13,7 @@ from typing import Any
 from evalkit.core.errors import EvalkitError
 from evalkit.core.records import CheckerSpec
 from evalkit.core.run_folder import RunFolder
-from evalkit.core.types import Backend, Task
+from evalkit.core.types import Backend, SamplingParams, Task
 from evalkit.planning import RunOptions
 
 
@@ -31,15 +31,30 @@ def resolve_tasks(names: Sequence[str]) -> list[Task]:
     return [get_task(name) for name in names]
 
 
-def make_run_backend(options: RunOptions, **cli_extra: Any) -> Backend:
-    """The backend of `evalkit run`: RunOptions + the backend-only flags (None = the backend's default)."""
-    from model_backends.registry import BackendOptions, make_backend
+def run_backend_options(options: RunOptions, **cli_extra: Any) -> Any:
+    """The BackendOptions of `evalkit run`: RunOptions + the backend-only flags (None = the default)."""
+    from model_backends.registry import BackendOptions
 
     extra = {k: v for k, v in cli_extra.items() if v is not None}
-    backend_options = BackendOptions(
+    return BackendOptions(
         model=options.model, revision=options.revision, from_file=options.from_file, **extra
     )
-    backend = make_backend(options.backend, backend_options)
+
+
+def preflight_run(options: RunOptions, **cli_extra: Any) -> None:
+    """The backend's checks that need no model (slots, device, dtype, the checkpoint's context limit
+    against --max-new-tokens): a mistake fails in a second, before the weights load."""
+    from model_backends.registry import preflight
+
+    sampling = SamplingParams(options.temperature, options.top_p, options.max_new_tokens)
+    preflight(options.backend, run_backend_options(options, **cli_extra), sampling)
+
+
+def make_run_backend(options: RunOptions, **cli_extra: Any) -> Backend:
+    """The backend of `evalkit run`: RunOptions + the backend-only flags (None = the backend's default)."""
+    from model_backends.registry import make_backend
+
+    backend = make_backend(options.backend, run_backend_options(options, **cli_extra))
     announce(backend)
     return backend
 

@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from evalkit.core.errors import EvalkitError
+from evalkit.core.errors import EvalkitError, describe_os_error
 from evalkit.parallel.job import PARENT_PID_ENV, ShardJob
 
 Report = Callable[[dict[str, Any]], None]
@@ -43,7 +43,17 @@ def _check_marker(job: ShardJob, plans: list) -> None:
 
 
 def run_shard(job: ShardJob, report: Report = _ignore) -> dict[str, Any]:
-    """Generate the missing samples of one shard for every task; returns what it did (no scoring)."""
+    """Generate the missing samples of one shard for every task; returns what it did (no scoring).
+
+    A file-system error (a full disk, a folder it cannot write) would be the same after a restart or a
+    Ray retry, so it is an EvalkitError (reported, not retried), named as `evalkit run` names it."""
+    try:
+        return _run_shard(job, report)
+    except OSError as err:
+        raise EvalkitError(describe_os_error(err)) from err
+
+
+def _run_shard(job: ShardJob, report: Report) -> dict[str, Any]:
     from evalkit.cli.wiring import make_run_backend, resolve_tasks
     from evalkit.generation import generate_missing
     from evalkit.planning import plan_tasks
@@ -71,8 +81,7 @@ def run_shard(job: ShardJob, report: Report = _ignore) -> dict[str, Any]:
     report({"event": "ready"})
     generated, tokens = [], []
     for plan in plans:
-        plan.folder.initialise(plan.config, plan.problem_index(), checker=plan.checker)  # if not there
-        stats = generate_missing(plan, backend)
+        stats = generate_missing(plan, backend)  # config.json comes with the first sample, as in one process
         generated.append(stats.generated_samples)
         tokens.append(stats.generated_tokens)
     return {
@@ -120,6 +129,7 @@ def main() -> int:
     except EvalkitError as err:
         report({"event": "error", "message": str(err)})  # the parent says it, once, for the run
         return 2
+
     report({"event": "done", **summary})
     return 0
 

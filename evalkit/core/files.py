@@ -8,15 +8,17 @@ Only RunFolder (run_folder.py) knows which files a run folder holds.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import secrets
 import tempfile
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from evalkit.core.errors import DataError, EvalkitError
+from evalkit.core.errors import DataError, EvalkitError, os_error_fix
 
 
 def now_iso() -> str:
@@ -34,18 +36,56 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def check_writable_folder(path: Path, flag: str) -> None:
+    """Fail now, in one line, when `path` (a folder to create, or to write into) cannot be written: it is
+    a file, a part of it is a file, or the nearest existing folder refuses a new entry. The last is tried
+    for real (a probe folder is made and removed at once): permission bits say nothing for root, and
+    nothing about read-only file systems or ACLs."""
+    path = Path(path).expanduser()
+    if os.path.lexists(path) and not path.is_dir():
+        raise EvalkitError(f"{flag} {path} is a file, not a folder; choose a folder")
+    ancestor = path
+    while not os.path.lexists(ancestor) and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise EvalkitError(f"{flag} {path}: {ancestor} is a file, not a folder; choose another {flag}")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".evalkit-write-check-", dir=ancestor))
+    except OSError as err:
+        raise EvalkitError(f"{flag} {path}: cannot write in {ancestor}: {os_error_fix(err)}") from None
+
+
+def _create_temp(path: Path) -> tuple[int, Path]:
+    """A new temp file beside `path`, created with mode 0666 minus the umask, as open() would make it
+    (mkstemp makes 0600: a run folder's rewritten files would differ from its appended ones)."""
+    while True:
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), tmp
+        except FileExistsError:
+            continue
+
+
 def write_text_atomic(path: Path, text: str) -> None:
-    """Write via a temp file in the same folder, fsync, then os.replace: readers see old or new, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """Write via a temp file in the same folder, fsync, then os.replace: readers see old or new, never half.
+
+    A failure (a full disk, a read-only folder) leaves the old file as it was and raises an OSError that
+    names `path`, not the temp file."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = _create_temp(path)
+    except OSError as err:
+        raise OSError(err.errno, err.strerror, str(err.filename or path)) from err
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as err:
+        tmp.unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            raise OSError(err.errno, err.strerror, str(path)) from err
         raise
     _fsync_dir(path.parent)
 
@@ -65,7 +105,7 @@ def write_jsonl_atomic(path: Path, records: Iterable[dict[str, Any]]) -> None:
 
 def read_json(path: Path) -> Any:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(read_utf8(path))
     except FileNotFoundError:
         raise EvalkitError(f"{path} not found; is this an evalkit run folder?") from None
     except json.JSONDecodeError as err:
@@ -80,6 +120,18 @@ def read_json_object(path: Path) -> dict[str, Any]:
     return data
 
 
+def read_utf8(path: Path) -> str:
+    """A text file's content; bytes that are not UTF-8 are a DataError naming the line."""
+    blob = path.read_bytes()
+    try:
+        return blob.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = blob.count(b"\n", 0, err.start) + 1
+        raise DataError(
+            f"{path}:{line} is not UTF-8 text (byte 0x{blob[err.start]:02x}); save the file as UTF-8"
+        ) from None
+
+
 def read_jsonl_numbered(
     path: Path, *, keep_unterminated: bool = False
 ) -> tuple[list[tuple[int, dict[str, Any]]], bool]:
@@ -91,7 +143,7 @@ def read_jsonl_numbered(
     """
     if not path.exists():
         return [], False
-    lines = path.read_text(encoding="utf-8").split("\n")
+    lines = read_utf8(path).split("\n")
     tail = lines.pop()  # "" when the file ends with a newline
     records = []
     for number, line in enumerate(lines, start=1):
@@ -144,10 +196,12 @@ def _lock(path: Path):
 
 
 class JsonlAppender:
-    """Append-only JSONL with one flush + fsync per record, so a kill loses at most the record in flight.
+    """Append-only JSONL with one write + fsync per record, so a kill loses at most the record in flight.
 
     One writer per file: a lock file beside it makes a second writer fail at once instead of interleaving
-    lines (or repairing a tail the first writer is still writing).
+    lines (or repairing a tail the first writer is still writing). A write that fails (a full disk) is
+    undone: the file is cut back to its length before it, so it holds exactly the records `append`
+    returned for, and the OSError names the file.
     """
 
     def __init__(self, path: Path) -> None:
@@ -155,19 +209,28 @@ class JsonlAppender:
         self._lock = _lock(path)
         try:
             self.dropped_torn_line = drop_torn_tail(path)
-            self._handle = path.open("a", encoding="utf-8")
+            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
         except BaseException:
             self._release()
             raise
 
     def append(self, record: dict[str, Any]) -> None:
-        # One write() of the whole line: a kill leaves either nothing or a prefix without its newline.
-        self._handle.write(json_line(record))
-        self._handle.flush()
-        os.fsync(self._handle.fileno())
+        data = memoryview(json_line(record).encode("utf-8"))
+        start = os.fstat(self._fd).st_size
+        try:
+            while data:  # os.write may write part of it
+                data = data[os.write(self._fd, data) :]
+            os.fsync(self._fd)
+        except OSError as err:
+            # Shrinking works on a full disk too; if it fails, the next appender drops the torn line.
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, start)
+            raise OSError(err.errno, err.strerror, str(self.path)) from err
 
     def close(self) -> None:
-        self._handle.close()
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
         self._release()
 
     def _release(self) -> None:

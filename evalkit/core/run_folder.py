@@ -29,6 +29,7 @@ from evalkit.core.files import (
 )
 from evalkit.core.records import CheckerSpec, CompletionRecord, Results, RunHeader, ScoreRecord
 from evalkit.core.run_config import RunConfig, Shard, config_differences
+from evalkit.core.types import stable_hash
 
 SCHEMA_VERSION = 1
 SUPPORTED_SCHEMA_VERSIONS: tuple[int, ...] = (1,)
@@ -39,6 +40,7 @@ COMPLETIONS_FILE = "completions.jsonl"
 _SHARD_GLOB = "completions.shard-*.jsonl"
 _SHARD_NAME = re.compile(r"completions\.shard-(\d+)-of-(\d+)\.jsonl")
 _MARKER_PREFIX = ".visible-"
+_RUN_ID = re.compile(r"[0-9a-f]{16}")  # what stable_hash names a <out>/<run_id> folder
 
 
 def completions_file_name(shard: Shard) -> str:
@@ -113,13 +115,41 @@ class RunFolder:
 
     def header(self) -> RunHeader:
         data = read_json_object(self.config_path)
+        if "schema_version" not in data and "run_id" not in data:  # e.g. a checkpoint's config.json
+            raise DataError(
+                f"{self.config_path} is not an evalkit run's config.json; pass a run folder (results/<run_id>)"
+            )
         version = data.get("schema_version")
         if version not in SUPPORTED_SCHEMA_VERSIONS:
             raise DataError(
                 f"{self.config_path}: schema_version {version!r} is not supported by this evalkit "
                 f"(supported: {', '.join(map(str, SUPPORTED_SCHEMA_VERSIONS))}); upgrade evalkit"
             )
-        return RunHeader.from_dict(data)
+        header = RunHeader.from_dict(data)
+        self._check_unedited(data, header)
+        return header
+
+    def _check_unedited(self, data: dict[str, Any], header: RunHeader) -> None:
+        """config.json must still be the config its run_id (and the folder's name) is the hash of: an
+        edited config would relabel samples drawn under another one. The fields that changed are named
+        from results.json's copy of the config when there is one."""
+        actual = stable_hash(data.get("config"))
+        problems = []
+        if actual != header.run_id:
+            problems.append(f"its config hashes to {actual}, not to its run_id {header.run_id}")
+        name = self.path.resolve().name
+        if _RUN_ID.fullmatch(name) and name != header.run_id:
+            problems.append(f"the folder is named {name} but its run_id is {header.run_id}")
+        if not problems:
+            return
+        stored = self.results_dict() if self.has_results() else None
+        copy = stored.get("config") if isinstance(stored, dict) else None
+        diffs = config_differences(copy, data.get("config") or {}) if isinstance(copy, dict) else []
+        changed = f"; changed since results.json was written: {', '.join(diffs)}" if diffs else ""
+        raise DataError(
+            f"{self.config_path} was edited ({'; '.join(problems)}{changed}); restore the original "
+            "(a different config is a different run: run it into a new folder, never relabel samples)"
+        )
 
     def config(self) -> RunConfig:
         return self.header().config
@@ -144,12 +174,22 @@ class RunFolder:
             )
 
     def initialise(self, config: RunConfig, problems: list[dict[str, Any]], *, checker: CheckerSpec) -> None:
-        """Write config.json (first, atomically) unless an identical one is already there."""
+        """Write config.json (first, atomically) unless an identical one is already there. When that fails
+        (a full disk), the folders this call created are removed again: no empty run folder is left."""
         self.check_compatible(config)
         if self.exists():
             return
+        created = [p for p in (self.path, *self.path.parents) if not p.exists()]
         header = RunHeader(SCHEMA_VERSION, config.run_id, config, now_iso(), problems, checker)
-        write_json_atomic(self.config_path, header.to_dict())
+        try:
+            write_json_atomic(self.config_path, header.to_dict())
+        except BaseException:
+            for folder in created:  # deepest first; rmdir removes only what is still empty
+                try:
+                    folder.rmdir()
+                except OSError:
+                    break
+            raise
 
     # -- completions ----------------------------------------------------------------------------------
 

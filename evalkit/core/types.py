@@ -184,6 +184,14 @@ class Task(Protocol):
         """True when samples of one problem see different prompts (GPQA's option order)."""
         ...
 
+    @property
+    def private(self) -> bool:
+        """True when the task's text must never reach the disk (GPQA: its authors ask that examples not
+        appear in plain text). Runs then store only hashes of prompts (the record's prompt_hash, a
+        backend's prompt_sha256); the runner removes any prompt text a backend put into
+        Completion.extra (evalkit.core.privacy)."""
+        ...
+
     def prompt_hash(self, prompt: str | None = None) -> str:
         """Hash of the named prompt template; an unknown name is an EvalkitError listing the valid ones."""
         ...

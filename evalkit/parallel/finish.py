@@ -30,6 +30,8 @@ def score_split(
     outcomes = []
     with ScoringPool(workers) as pool:
         for index, plan in enumerate(plans):
+            # Workers write config.json with their first sample; a run stored in full before still has it.
+            plan.folder.initialise(plan.config, plan.problem_index(), checker=plan.checker)
             note(f"{plan.config.task}: scoring {plan.folder.path}")
             session = Session(
                 model_info=model_info,

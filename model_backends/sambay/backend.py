@@ -9,6 +9,10 @@ Completion as each sample finishes. A server that must not block on its queue dr
 through `add_request(request)` / `step()` / `has_work()` / `abort(request_id)` (engine/llm_engine.py),
 with `render_prompt(messages)` and `context_limit` to check a request before it queues it.
 
+`preflight(options, sampling)` checks what needs no weights (options, device, the checkpoint's
+config.json: its model_type and its context limit against max_new_tokens) so the CLI can refuse a
+mistake before the model loads; `context_limit_of(folder)` reads that limit.
+
 Options: `options.model` (folder or Hub id), `dtype` (auto = bfloat16 on CUDA, float32 on CPU),
 `device` (auto = cuda when available), `max_slots`; `options.extra` may set `max_seq_len`,
 `context_limit`, `max_prefill_tokens`, `ignore_stop_tokens`, `cuda_graphs` (EngineConfig fields) and
@@ -26,17 +30,20 @@ import dataclasses
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from evalkit.core.devices import resolve_device_dtype
 from evalkit.core.errors import BackendError
 from evalkit.core.identity import content_hash
 from evalkit.core.types import Completion, GenerationRequest, Message
-from model_backends.chat import cut_at_stop, encode_prompt
+from evalkit.core.types import SamplingParams as RunSampling
+from model_backends.chat import cut_at_stop, encode_prompt, prompt_tokens_sha256
 from model_backends.registry import BackendOptions
 from model_backends.sambay.engine import EngineConfig, LLMEngine, Request, SamplingParams
+from model_backends.sambay.engine.config import UNDECLARED_CONTEXT_LIMIT, context_limit
 from model_backends.sambay.engine.sequence import Sequence as EngineSequence
-from model_backends.sambay.errors import EngineError
+from model_backends.sambay.errors import CheckpointError, EngineError
 from model_backends.sambay.ops.dispatch import Ops
 
 ENGINE_NAME = "evalkit-sambay"
@@ -62,6 +69,42 @@ def ops_mode(options: BackendOptions) -> Ops:
     if "ops" in options.extra:
         return Ops.parse(options.extra["ops"], "sambay option ops")
     return Ops.parse(os.environ.get(OPS_ENV), OPS_ENV)
+
+
+def context_limit_of(folder: str | Path, configured: int | None = None) -> int:
+    """The longest prompt + max_new_tokens the engine will accept for the checkpoint in `folder`, from
+    its config.json alone (no weights): max_position_embeddings, lowered by `configured` (the
+    context_limit option). Refuses a config.json that is not SambaY's (model_type)."""
+    from model_backends.sambay.model.config import SambaYConfig
+
+    config_file = Path(folder) / "config.json"
+    if not config_file.is_file():
+        raise CheckpointError(f"{folder} has no config.json; pass a Hugging Face checkpoint folder")
+    return context_limit(configured, SambaYConfig.from_json(config_file).max_position_embeddings)
+
+
+def preflight(options: BackendOptions, sampling: RunSampling | None = None) -> None:
+    """Everything that can be checked before the weights load: --model, --max-slots and the engine
+    options, the ops mode, --device/--dtype, and for a local checkpoint its model_type and whether
+    max_new_tokens leaves any room for a prompt in its context."""
+    if not options.model:
+        raise BackendError("the sambay backend needs --model (a SambaY checkpoint folder or Hub id)")
+    if options.max_slots is not None and options.max_slots < 1:
+        raise BackendError(f"--max-slots must be at least 1, got {options.max_slots}")
+    with engine_errors():
+        config = engine_config(options)
+        ops_mode(options)
+        resolve_device_dtype(options.device, options.dtype)
+        folder = Path(options.model).expanduser()
+        if not folder.is_dir():  # a Hub id: its config.json comes with the download
+            return
+        limit = context_limit_of(folder, config.context_limit)
+    if sampling is not None and sampling.max_new_tokens >= limit:
+        raise BackendError(
+            f"--max-new-tokens {sampling.max_new_tokens} leaves no room for a prompt: {folder}'s context "
+            f"is {limit} tokens for prompt + new tokens (config.json max_position_embeddings, {UNDECLARED_CONTEXT_LIMIT} when "
+            f"it declares none); use a value below {limit} minus the longest prompt"
+        )
 
 
 @contextmanager
@@ -146,7 +189,12 @@ class SambaYBackend:
     # -- Backend protocol -------------------------------------------------------------------------
 
     def generate(self, requests: Iterable[GenerationRequest]) -> Iterator[Completion]:
-        items = ((engine_request(request), self.encode(request)) for request in requests)
+        """A list (a whole run) has every prompt encoded and checked against the context first, so one
+        that does not fit fails before any sample is generated; any other iterable is read lazily."""
+        if isinstance(requests, Sequence):
+            items: Iterable = [self._fitting(request) for request in requests]
+        else:
+            items = ((engine_request(request), self.encode(request)) for request in requests)
         with engine_errors():
             for seq in self.engine.generate(items):
                 yield self.completion(seq)
@@ -170,6 +218,17 @@ class SambaYBackend:
             "seeding": "splitmix64(seed, step) uniform; inverse CDF in vocabulary order over the "
             "tie-inclusive top-p nucleus, on device (sampler v2)",
         }
+
+    def _fitting(self, request: GenerationRequest) -> tuple[Request, list[int]]:
+        ids = self.encode(request)
+        need = len(ids) + request.sampling.max_new_tokens
+        if need > self.context_limit:
+            raise BackendError(
+                f"request {request.request_id!r}: prompt of {len(ids)} tokens + max_new_tokens "
+                f"{request.sampling.max_new_tokens} exceeds the context limit {self.context_limit}; lower "
+                "--max-new-tokens (found before any sample was generated)"
+            )
+        return engine_request(request), ids
 
     # -- push API for servers ---------------------------------------------------------------------
 
@@ -224,5 +283,9 @@ class SambaYBackend:
             num_generated_tokens=seq.num_generated_tokens,
             finish_reason=seq.finish_reason,
             seconds=seq.seconds,
-            extra={"seed": seq.seed, "engine_tokens_per_second": round(stats.tokens_per_second, 2)},
+            extra={
+                "seed": seq.seed,
+                "engine_tokens_per_second": round(stats.tokens_per_second, 2),
+                "prompt_tokens_sha256": prompt_tokens_sha256(seq.prompt_ids),
+            },
         )

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from evalkit.core.types import stable_hash
 from tests.evalkit.compare_helpers import cli, replay_run
 from tests.evalkit.test_compare_stats import brute_force_p
 
@@ -145,6 +146,7 @@ def _edited_copy(source: Path, target: Path, **config_changes) -> Path:
     shutil.copytree(source, target)
     header = json.loads((target / "config.json").read_text())
     header["config"].update(config_changes)
+    header["run_id"] = stable_hash(header["config"])  # a run of that config, not a hand-edited folder
     (target / "config.json").write_text(json.dumps(header))
     return target
 

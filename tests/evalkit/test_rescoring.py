@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from evalkit.cli import app
 from evalkit.core.errors import EvalkitError
 from evalkit.core.run_folder import RunFolder
+from evalkit.core.types import stable_hash
 from evalkit.run_scoring import score
 from tests.evalkit.test_runner import options, run_seeded
 
@@ -62,6 +63,7 @@ def test_an_old_folder_of_an_unknown_task_says_why_it_cannot_be_scored(scored_ru
     _strip_checker(old)
     header = json.loads(old.config_path.read_text())
     header["config"]["task"] = "retired-task"
+    header["run_id"] = stable_hash(header["config"])  # a folder of that task, not an edited one
     old.config_path.write_text(json.dumps(header))
     done = CliRunner().invoke(app, ["score", str(old.path), "--workers", "1"])
     assert isinstance(done.exception, EvalkitError)

@@ -181,8 +181,10 @@ def test_replay_names_a_missing_sample(tmp_path):
     ]
     source.write_text("".join(json.dumps(r) + "\n" for r in rows[:-1]))
     opts = options(tmp_path / "out", from_file=str(source), n=2, limit=2)
-    with pytest.raises(BackendError, match=rf"no sample 1 of problem '{problems[1].id}'"):
+    missing = rf"lacks 1 of the 4 requested samples \(sample 1 of '{problems[1].id}'\).*"
+    with pytest.raises(BackendError, match=missing + r"nothing was stored and no run folder was written"):
         run_with(opts, create_replay(BackendOptions(from_file=str(source))))
+    assert not (tmp_path / "out").exists()  # the fixed file is another run: no half folder to mislead
     source.write_text("".join(json.dumps(r) + "\n" for r in rows))
     [(_, results)] = run_with(
         replace(opts, from_file=str(source)), create_replay(BackendOptions(from_file=str(source)))
@@ -234,7 +236,8 @@ class FailingAfter(SeededAnswerBackend):
 
 def test_backend_failure_keeps_what_was_stored_and_resume_finishes(tmp_path):
     reference, _ = run_seeded(options(tmp_path / "ref"))
-    with pytest.raises(BackendError, match=r"server went away \(7 new samples were stored in .*re-run"):
+    stored = r"server went away \(7 new samples were stored in .* \(7/48 now\); re-running the same command "
+    with pytest.raises(BackendError, match=stored + "keeps them and generates only the 41 missing"):
         run_with(options(tmp_path / "cut"), FailingAfter(7))
     folder = RunFolder(tmp_path / "cut" / reference.path.name)
     assert len(folder.completions()) == 7 and not folder.has_results()

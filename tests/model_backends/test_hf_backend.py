@@ -15,7 +15,7 @@ from model_backends.registry import BackendOptions, make_backend
 QUESTION = ({"role": "user", "content": "What is 3 plus 4?"},)
 
 
-def make_tiny_llama(folder: Path) -> Path:
+def make_tiny_llama(folder: Path, max_position_embeddings: int = 256) -> Path:
     """A 2-layer random LlamaForCausalLM saved with the fixture tokenizer and a Phi-style generation_config."""
     import torch
     from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
@@ -31,7 +31,7 @@ def make_tiny_llama(folder: Path) -> Path:
         num_hidden_layers=2,
         num_attention_heads=4,
         num_key_value_heads=2,
-        max_position_embeddings=256,
+        max_position_embeddings=max_position_embeddings,
     )
     LlamaForCausalLM(config).save_pretrained(folder)
     vocab = tokenizer.get_vocab()

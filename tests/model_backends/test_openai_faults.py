@@ -141,7 +141,8 @@ def test_a_rerun_after_one_sample_failed_asks_only_for_that_sample(tmp_path):
     assert result.exit_code != 0 and isinstance(result.exception, BackendError)
     message = str(result.exception)
     assert "1 sample(s) failed" in message and "arith-007 sample 2" in message
-    assert "119 new samples were stored" in message and "re-run the same command to resume" in message
+    assert "119 new samples were stored" in message and "(119/120 now)" in message
+    assert "re-running the same command keeps them and generates only the 1 missing" in message
     assert len(stored_keys(tmp_path)) == 119
     with FaultServer(mix={}) as healthy:
         assert run_demo(healthy, tmp_path).exit_code == 0

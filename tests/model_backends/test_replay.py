@@ -39,16 +39,41 @@ def test_what_a_replay_file_holds(tmp_path, content, keys):
     ("content", "message"),
     [
         ("not json\n" + lines(ROW), r"r\.jsonl:1 is not valid JSON"),
-        (lines({"problem_id": "p", "text": "x"}), "line 1 lacks sample_index"),
-        (lines({**ROW, "finish_reason": "done"}), "line 1 has finish_reason 'done'"),
+        (lines({"problem_id": "p", "text": "x"}), r"r\.jsonl:1 lacks sample_index"),
+        (lines(ROW, {**ROW, "finish_reason": "done"}), r"r\.jsonl:2 has finish_reason \"done\"; use one of"),
+        (lines({**ROW, "sample_index": "x"}), r':1 has sample_index "x"; it must be an integer >= 0'),
+        (lines({**ROW, "sample_index": 1.5}), r":1 has sample_index 1\.5; it must be an integer"),
+        (lines({**ROW, "sample_index": -1}), r":1 has sample_index -1; it must be an integer >= 0"),
+        (lines({**ROW, "sample_index": True}), r":1 has sample_index true; it must be an integer"),
+        (lines([1, 2]), r":1 is not a JSON object \(got list\)"),
+        (lines("just text"), r":1 is not a JSON object \(got str\)"),
+        (lines({**ROW, "text": None}), r':1 has text null; it must be a string \(write "" for an empty'),
+        (lines({**ROW, "text": 7}), r":1 has text 7; it must be a string"),
+        (lines({**ROW, "problem_id": None}), r":1 has problem_id null; it must be a string"),
+        (lines({**ROW, "num_generated_tokens": "many"}), r':1 has num_generated_tokens "many"'),
+        (lines({**ROW, "seconds": float("nan")}), r":1 has seconds NaN; it must be a finite number"),
+        (lines({**ROW, "extra": [1]}), r":1 has extra \[1\]; it must be a JSON object"),
+        (lines(ROW).encode() + b'{"problem_id": "caf\xe9"}\n', r"r\.jsonl:2 is not UTF-8 text \(byte 0xe9\)"),
     ],
 )
 def test_bad_lines_are_one_line_errors(tmp_path, content, message):
     path = tmp_path / "r.jsonl"
-    path.write_text(content)
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
     with pytest.raises(EvalkitError, match=message) as info:
         read_replay_file(path)
     assert "\n" not in str(info.value)
+
+
+def test_a_missing_sample_fails_before_any_sample_is_replayed(tmp_path):
+    path = tmp_path / "r.jsonl"
+    path.write_text(lines(ROW, {**ROW, "problem_id": "q"}))
+    requests = [GenerationRequest(pid, (), (0, 1), (1, 2), SamplingParams()) for pid in ("p", "q")]
+    got = []
+    with pytest.raises(
+        EvalkitError, match=r"lacks 2 of the 4 requested samples \(sample 1 of 'p', sample 1 of"
+    ):
+        got.extend(ReplayBackend(path).generate(requests))
+    assert got == []  # all or nothing: a folder is never left half-filled by a file that lacks samples
 
 
 def test_replayed_completions_keep_the_stored_fields(tmp_path):

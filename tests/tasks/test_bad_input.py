@@ -43,6 +43,21 @@ BAD_AIME25_FILES = [
     ),
     ("truncated last line", "\n".join(_lines())[:-12], ":30: invalid JSON"),
     ("not an object", "\n".join(_replace(_lines(), 2, "[1, 2]")), ":2: expected a JSON object"),
+    (
+        "fractional answer as text",
+        "\n".join(_replace(_lines(), 8, json.dumps({"id": "7", "problem": "p", "answer": "25.7"}))),
+        ":8: answer '25.7' is not an integer (this task's answers are integers); fix that row",
+    ),
+    (
+        "fractional answer as a number",  # int(25.7) would have stored gold "25"
+        "\n".join(_replace(_lines(), 8, json.dumps({"id": "7", "problem": "p", "answer": 25.7}))),
+        ":8: answer 25.7 is not an integer",
+    ),
+    (
+        "word answer",
+        "\n".join(_replace(_lines(), 3, json.dumps({"id": "2", "problem": "p", "answer": "twelve"}))),
+        ":3: answer 'twelve' is not an integer",
+    ),
     ("empty file", "", ": file is empty"),
     ("blank lines only", "\n\n  \n", ": file is empty"),
     ("count mismatch", "\n".join(_lines(29)) + "\n", ": expected 30 problems, found 29"),
@@ -58,6 +73,13 @@ def test_bad_jsonl_names_file_line_and_problem(case, content, fragment, tmp_path
     message = str(caught.value)
     assert f"{path}{fragment}" in message
     assert "\n" not in message
+
+
+@pytest.mark.parametrize("answer", [25, 25.0, "25", "025", " 25 ", "25.0", "+25"])
+def test_integer_answers_in_any_spelling_give_the_gold_25(tmp_path, answer):
+    lines = _replace(_lines(), 8, json.dumps({"id": "7", "problem": "p", "answer": answer}))
+    (tmp_path / "aime25.jsonl").write_text("\n".join(lines), encoding="utf-8")
+    assert get_task("aime25").load(tmp_path)[7].gold == "25"
 
 
 def test_a_good_file_without_trailing_newline_loads(tmp_path):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, fields
+from numbers import Integral, Real
 
 from model_backends.sambay.errors import ConfigError
 
@@ -23,6 +25,30 @@ class EngineConfig:
     gpu_memory_fraction: float = 0.9
     ignore_stop_tokens: bool = False  # benchmarks: force every sample to max_new_tokens
     cuda_graphs: bool = True  # replay decode steps from CUDA graphs (CUDA + Triton only)
+
+    def __post_init__(self) -> None:
+        """Every value checked when the config is made (before any model loads): counts are integers
+        >= 1 (the optional ones may be None), the memory fraction a finite number in (0, 1], the
+        switches booleans."""
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in _SWITCHES:
+                ok, need = isinstance(value, bool), "true or false"
+            elif f.name == "gpu_memory_fraction":
+                ok = isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
+                ok, need = ok and 0 < value <= 1, "a number in (0, 1]"
+            elif value is None and f.name in _OPTIONAL:
+                continue
+            else:
+                ok = isinstance(value, Integral) and not isinstance(value, bool) and value >= 1
+                need = "an integer >= 1" + (" (or unset)" if f.name in _OPTIONAL else "")
+            if not ok:
+                flag = " (--max-slots)" if f.name == "max_slots" else ""
+                raise ConfigError(f"{f.name}{flag} must be {need}, got {value!r}")
+
+
+_SWITCHES = ("ignore_stop_tokens", "cuda_graphs")
+_OPTIONAL = ("max_slots", "max_seq_len", "context_limit")
 
 
 def context_limit(configured: int | None, declared: int | None) -> int:

@@ -25,6 +25,10 @@ CROSS_ATTN = "cross_attn"  # Q-only differential attention reading the full-atte
 # Layers whose residual is promoted to fp32 before the add (sambay.md 4.2 step 3).
 SSM_KINDS = frozenset({MAMBA, MAMBA_MEMORY, GMU})
 
+# config.json `model_type` values of SambaY checkpoints (the published one says phi4flash). Another
+# model_type is another architecture, whose tensors could even happen to load: refuse it by name.
+MODEL_TYPES = ("phi4flash", "sambay")
+
 
 @dataclass(frozen=True)
 class SambaYConfig:
@@ -89,7 +93,14 @@ class SambaYConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SambaYConfig:
-        """Parse a config.json dict. Unknown keys are ignored (rope_theta etc. are vestigial)."""
+        """Parse a config.json dict. Unknown keys are ignored (rope_theta etc. are vestigial); a
+        `model_type` other than SambaY's is refused (a dict without one is taken as SambaY)."""
+        model_type = d.get("model_type")
+        if model_type is not None and model_type not in MODEL_TYPES:
+            raise ConfigError(
+                f"model_type {model_type!r} is not a SambaY (phi4flash) checkpoint, the only kind the "
+                "sambay backend runs; use --backend hf for this model"
+            )
         known = {f.name for f in fields(cls)}
         kwargs = {k: v for k, v in d.items() if k in known}
         required = ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers")
@@ -113,7 +124,12 @@ class SambaYConfig:
             d = json.loads(path.read_text())
         except (OSError, ValueError) as err:
             raise ConfigError(f"cannot read SambaY config {path}: {err}") from err
-        return cls.from_dict(d)
+        if not isinstance(d, dict):
+            raise ConfigError(f"{path} is not a JSON object; is this a checkpoint's config.json?")
+        try:
+            return cls.from_dict(d)
+        except ConfigError as err:
+            raise ConfigError(f"{path}: {err}") from None
 
     @classmethod
     def published(cls) -> SambaYConfig:

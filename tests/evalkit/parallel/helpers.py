@@ -93,12 +93,13 @@ def is_gone(pid: int) -> bool:
 
 def main_in_process(monkeypatch, capsys, *args: str) -> tuple[int, str]:
     """`evalkit ARGS` in this process, as `evalkit.cli.main` runs it: (exit code, stderr)."""
-    import pytest
-
     from evalkit.cli import main
 
     monkeypatch.setattr(sys, "argv", ["evalkit", *args])
     monkeypatch.setenv("COLUMNS", "300")
-    with pytest.raises(SystemExit) as exited:
-        main()
-    return exited.value.code or 0, capsys.readouterr().err
+    code = 0
+    try:
+        main()  # returns on success, exits with the code otherwise
+    except SystemExit as exited:
+        code = exited.code or 0
+    return code, capsys.readouterr().err

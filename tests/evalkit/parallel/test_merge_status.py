@@ -55,7 +55,7 @@ def test_merge_names_the_missing_shards_and_writes_a_result_that_is_not_final(pa
     assert code == 0
     assert "shard 2/3 is missing (0/4 samples of its 2 problems)" in stderr
     assert "shard 3/3 is incomplete (2/4 samples; 1/2 problems complete)" in stderr
-    assert "not a final result; run the missing shards (below) and merge again" in stderr
+    assert "not a final result; the `evalkit run` command that made" in stderr
     assert partial.results().final is False
 
 

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from evalkit.core.errors import EvalkitError
 from evalkit.core.run_config import Shard
 from evalkit.parallel.placement import placements, thread_share, visible_gpus
 from tests.evalkit.parallel.helpers import main_in_process
@@ -66,14 +67,6 @@ CASES = [
         "--ray-shards 9 is more workers",
     ),
     ("empty ray address", ["--ray", " "], {}, "--ray needs an address: local"),
-    ("one named gpu", ["--data-parallel", "2", "--device", "cuda:1"], {}, "--device cuda:1 names one GPU"),
-    (
-        "more workers than gpus",
-        ["--data-parallel", "2", "--device", "cuda"],
-        {"CUDA_VISIBLE_DEVICES": "3"},
-        "--data-parallel 2 needs 2 GPUs (one per worker) but 1 is visible (CUDA_VISIBLE_DEVICES=3); "
-        "use --data-parallel 1 or fewer, or --device cpu",
-    ),
 ]
 
 
@@ -143,6 +136,33 @@ def test_the_replay_backend_is_refused_with_its_reason(tmp_path, monkeypatch, ca
 def test_visible_gpus_follow_cuda_visible_devices(monkeypatch, listed, gpus):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", listed)
     assert visible_gpus() == gpus
+
+
+# Through the CLI these follow the backend's preflight, which on a machine without CUDA already refuses
+# --device cuda; here they are checked where they are decided.
+@pytest.mark.parametrize(
+    ("device", "visible", "message"),
+    [
+        ("cuda:1", "0,1", "--device cuda:1 names one GPU, but --data-parallel gives each worker its own"),
+        (
+            "cuda",
+            "3",
+            "--data-parallel 2 needs 2 GPUs (one per worker) but 1 is visible (CUDA_VISIBLE_DEVICES=3); "
+            "use --data-parallel 1 or fewer, or --device cpu",
+        ),
+        ("auto", "0", "--data-parallel 2 needs 2 GPUs (one per worker) but 1 is visible"),
+    ],
+)
+def test_gpu_placements_that_cannot_work_are_refused(monkeypatch, device, visible, message):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
+    with pytest.raises(EvalkitError) as refused:
+        placements(2, device, uses_device=True)
+    assert message in str(refused.value)
+
+
+def test_a_backend_without_a_device_is_not_pinned(monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")  # one GPU, four workers of a remote-server backend
+    assert all("CUDA_VISIBLE_DEVICES" not in p.env for p in placements(4, "auto", uses_device=False))
 
 
 def test_each_worker_gets_its_own_gpu(monkeypatch):

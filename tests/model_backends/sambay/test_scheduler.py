@@ -215,7 +215,7 @@ def test_context_limit_is_the_checkpoints_lowered_by_the_option():
         == 4096
     )
     assert LLMEngine(FakeModel(max_position_embeddings=None)).context_limit == 65536  # undeclared
-    with pytest.raises(ConfigError, match="context_limit must be >= 1"):
+    with pytest.raises(ConfigError, match="context_limit must be an integer >= 1"):
         LLMEngine(FakeModel(), EngineConfig(context_limit=0))
     engine = LLMEngine(FakeModel(max_position_embeddings=64), EngineConfig(seq_len_multiple=1024))
     engine.add_request(request("a", 2, max_new_tokens=40), PROMPTS["a"])
