@@ -3,14 +3,14 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test lint format bench-scoring bench-engine clean
+.PHONY: setup demo test lint format bench-scoring bench-engine bench-scaleout clean
 
 $(BIN)/evalkit: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	# CPU torch first, pinned: an unpinned torch would pull a multi-GB CUDA build.
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[dev]"
+	$(BIN)/pip install -q -e ".[dev,ray]"  # ray: the --ray tests run in CI (they skip without it)
 	touch $(BIN)/evalkit
 
 setup: $(BIN)/evalkit
@@ -33,6 +33,9 @@ bench-scoring: setup
 
 bench-engine: setup
 	$(BIN)/python benchmarks/engine.py
+
+bench-scaleout: setup
+	$(BIN)/python benchmarks/scaleout.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .import_linter_cache demo

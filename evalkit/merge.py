@@ -3,7 +3,8 @@ folder) into one folder, then score it.
 
 All folders must hold the same RunConfig (same run_id); a mismatch is refused naming the fields. Samples
 missing from the target are appended to its completions.jsonl (append-only, fsync'd, never rewritten), so
-merging twice, or merging a folder into itself, adds nothing. Run it after the shards have finished.
+merging twice, or merging a folder into itself, adds nothing. Run it after the shards have finished;
+`require_complete` refuses (before writing anything) when a shard is missing or incomplete, naming it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from evalkit.core.run_config import Shard, config_differences
 from evalkit.core.run_folder import RunFolder
 from evalkit.results import Session
 from evalkit.runner import rescore
+from evalkit.shard_status import incomplete, shard_statuses
 
 
 def check_same_run(folders: list[RunFolder]) -> None:
@@ -43,6 +45,7 @@ def merge_runs(
     out: Path | None = None,
     workers: int | None = None,
     checker: CheckerSpec | None = None,
+    require_complete: bool = False,
 ) -> tuple[RunFolder, Results, int]:
     """Merge run folders into `out/<run_id>` (or the first folder); returns (target, results, added).
 
@@ -53,6 +56,13 @@ def merge_runs(
         raise EvalkitError("evalkit merge needs at least one run folder")
     folders = [RunFolder(Path(p)) for p in paths]
     check_same_run(folders)
+    if require_complete:
+        missing = incomplete(shard_statuses(folders))
+        if missing:
+            raise EvalkitError(
+                f"not a final result: {'; '.join(s.describe() for s in missing)}; run the missing shards "
+                "(evalkit run ... --shard I/N into the same folder) and merge again, or merge without --final"
+            )
     if out is not None:
         check_writable_folder(Path(out), "--out")
     source = folders[0]

@@ -54,6 +54,12 @@ def _run_task(
     )
     if progress:
         progress.note(f"{plan.config.task}: scoring {plan.folder.path}")
+    return score_plan(plan, pool, session)
+
+
+def score_plan(plan: TaskPlan, pool: ScoringPool, session: Session) -> Results:
+    """Score every stored completion of one planned task and write scores.jsonl + results.json; also the
+    last step of a split run (--data-parallel, --ray), where the parent scores once for all shards."""
     scored = score(plan.folder.completions(), plan.config, plan.problem_index(), plan.checker, pool=pool)
     try:
         return write_results(plan.folder, plan.config, scored, session_provenance(session, scored))

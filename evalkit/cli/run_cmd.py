@@ -110,14 +110,25 @@ def run(
     workers: int | None = typer.Option(None, "--workers", help="scoring processes (default: CPU count)"),
     backend_option: list[str] = typer.Option([], "--backend-option", help="KEY=VALUE for the backend"),
     trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="hf/vllm: allow model code"),
+    data_parallel: int | None = typer.Option(
+        None, "--data-parallel", help="N worker processes here, one shard and one GPU (or CPU share) each"
+    ),
+    ray: str | None = typer.Option(
+        None, "--ray", help="run the shards as Ray tasks: local, auto or HOST:PORT (evalkit[ray])"
+    ),
+    ray_shards: int | None = typer.Option(
+        None, "--ray-shards", help="with --ray: shards (default: one per GPU, or per node on CPU)"
+    ),
 ) -> None:
     """Generate n samples per problem, store them (resumable), score them and write results.json."""
     from evalkit.cli.wiring import check_backend_name, make_run_backend, preflight_run, resolve_tasks
     from evalkit.core.run_config import parse_shard
+    from evalkit.parallel.split import Split, check_split
     from evalkit.planning import RunOptions, plan_tasks
     from evalkit.progress import RunProgress
     from evalkit.runner import run as run_tasks
 
+    split = Split(data_parallel, ray, ray_shards)
     options = RunOptions(
         backend=backend,
         model=model,
@@ -138,6 +149,11 @@ def run(
     )
     extra = parse_backend_options(backend_option)
     check_backend_name(backend)
+    check_split(split, options.shard, backend)
+    if split.ray is not None:
+        from evalkit.parallel.ray_tasks import require_ray
+
+        require_ray()  # a missing extra is one line before any data loads
     plans = plan_tasks(options, resolve_tasks(task))  # validates and loads everything; nothing written yet
     backend_flags = {
         "base_url": base_url,
@@ -150,10 +166,15 @@ def run(
     preflight_run(options, **backend_flags)  # slots, device, context: before the model loads
     progress = RunProgress()
     try:
-        engine = make_run_backend(options, **backend_flags)
-        if hasattr(engine, "on_retry"):  # the openai backend: retries show in the progress line
-            engine.on_retry = progress.retry
-        outcomes = run_tasks(plans, engine, workers=workers, progress=progress)
+        if split.active:  # --data-parallel / --ray: workers build the backend, the parent scores once
+            from evalkit.cli.split_cmd import run_split
+
+            outcomes = run_split(split, options, plans, task, backend_flags)
+        else:
+            engine = make_run_backend(options, **backend_flags)
+            if hasattr(engine, "on_retry"):  # the openai backend: retries show in the progress line
+                engine.on_retry = progress.retry
+            outcomes = run_tasks(plans, engine, workers=workers, progress=progress)
     except KeyboardInterrupt:
         raise EvalkitError(_stored_after_interrupt(plans)) from None
     _report([(str(plan.folder.path), results) for plan, results in outcomes])
@@ -233,16 +254,25 @@ def merge(
         None, "--out", help="results root for the merged <run_id>/ (default: the first folder)"
     ),
     workers: int | None = typer.Option(None, "--workers", help="scoring processes (default: CPU count)"),
+    final: bool = typer.Option(
+        False, "--final", help="refuse (exit 2, nothing written) unless every shard is complete"
+    ),
 ) -> None:
-    """Combine shards of one run into one folder, re-score and write results.json."""
+    """Combine shards of one run into one folder, re-score and write results.json; names the shards
+    that are missing or incomplete."""
     from evalkit.cli.wiring import checker_of
     from evalkit.core.run_folder import RunFolder
     from evalkit.merge import merge_runs
+    from evalkit.shard_status import incomplete, shard_statuses
 
     if workers is not None and workers < 1:
         raise EvalkitError(f"--workers must be at least 1, got {workers}")
     source = RunFolder(folders[0])  # merge_runs itself refuses folders that are not runs
     checker = checker_of(source) if source.exists() else None
-    target, results, added = merge_runs(list(folders), out=out, workers=workers, checker=checker)
+    target, results, added = merge_runs(
+        list(folders), out=out, workers=workers, checker=checker, require_complete=final
+    )
     typer.echo(f"merged into {target.path}: {added} samples added")
     _report([(str(target.path), results)], generating=False)
+    for status in incomplete(shard_statuses([target, *(RunFolder(f) for f in folders)])):
+        typer.secho(status.describe(), fg="yellow", err=True)

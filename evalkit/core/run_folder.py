@@ -4,6 +4,7 @@
 <run_dir>/completions.jsonl                 unsharded runs append here, one fsync'd CompletionRecord per line
 <run_dir>/completions.shard-I-of-N.jsonl    shard I of N appends here (one writer per file, no interleaving)
 <run_dir>/scores.jsonl, results.json        ScoreRecords and Results, rewritten atomically
+<run_dir>/.visible-<token>                  written by a Ray driver; each task checks it sees it (shared storage)
 
 Readers ignore a torn last line (a killed writer); an appender drops it first, so that sample is simply
 generated again. Every (problem_id, sample_index) is read once: the first stored copy wins (completions.jsonl
@@ -24,6 +25,7 @@ from evalkit.core.files import (
     read_jsonl_numbered,
     write_json_atomic,
     write_jsonl_atomic,
+    write_text_atomic,
 )
 from evalkit.core.records import CheckerSpec, CompletionRecord, Results, RunHeader, ScoreRecord
 from evalkit.core.run_config import RunConfig, Shard, config_differences
@@ -36,6 +38,8 @@ SCORES_FILE = "scores.jsonl"
 RESULTS_FILE = "results.json"
 COMPLETIONS_FILE = "completions.jsonl"
 _SHARD_GLOB = "completions.shard-*.jsonl"
+_SHARD_NAME = re.compile(r"completions\.shard-(\d+)-of-(\d+)\.jsonl")
+_MARKER_PREFIX = ".visible-"
 _RUN_ID = re.compile(r"[0-9a-f]{16}")  # what stable_hash names a <out>/<run_id> folder
 
 
@@ -206,9 +210,30 @@ class RunFolder:
                     records.append(record)
         return records
 
+    def shards_present(self) -> list[Shard]:
+        """The shards that have a completions file here (any count N), in name order."""
+        shards = []
+        for path in sorted(self.path.glob(_SHARD_GLOB)):
+            match = _SHARD_NAME.fullmatch(path.name)
+            if match and 1 <= int(match.group(1)) <= int(match.group(2)):
+                shards.append(Shard(int(match.group(1)), int(match.group(2))))
+        return shards
+
     def appender(self, shard: Shard) -> CompletionAppender:
         """The writer of this shard's completions file (drops a torn last line first)."""
         return CompletionAppender(self.path / completions_file_name(shard))
+
+    # -- the shared-storage check of a cluster run ------------------------------------------------------
+
+    def write_marker(self, token: str, text: str) -> None:
+        """A file only this launch's driver writes: a task that sees it sees the driver's folder."""
+        write_text_atomic(self.path / f"{_MARKER_PREFIX}{token}", text)
+
+    def has_marker(self, token: str) -> bool:
+        return (self.path / f"{_MARKER_PREFIX}{token}").is_file()
+
+    def remove_marker(self, token: str) -> None:
+        (self.path / f"{_MARKER_PREFIX}{token}").unlink(missing_ok=True)
 
     # -- scores.jsonl and results.json ----------------------------------------------------------------
 

@@ -6,16 +6,21 @@ For a sample with seed s and gold g it answers
   - correctly (\\boxed{g})                           otherwise,
 so a test can compute the expected Pass@1 by hand from `derive_seed`. Completions come back in a shuffled
 order (seeded) to mimic an engine that finishes samples out of order. `delay` sleeps per completion so a
-kill -9 test can catch the run in the middle.
+kill -9 test can catch the run in the middle; `crash=start` kills the process as the backend is built and
+`refuse=TEXT` raises a BackendError there (what the split-run supervisor must tell apart); `built_log=PATH`
+appends a line to PATH each time the backend is built.
 """
 
 from __future__ import annotations
 
+import os
 import random
+import signal
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from evalkit.core.errors import BackendError
 from evalkit.core.types import Completion, GenerationRequest
 from model_backends.registry import BackendOptions
 
@@ -75,6 +80,13 @@ class SeededAnswerBackend:
 
 
 def create(options: BackendOptions) -> SeededAnswerBackend:
+    if options.extra.get("built_log"):  # one line per backend built: how often a worker (re)started
+        with open(options.extra["built_log"], "a") as log:
+            log.write(f"{os.getpid()}\n")
+    if options.extra.get("crash") == "start":  # a process that dies as it starts (restart limits)
+        os.kill(os.getpid(), signal.SIGKILL)
+    if options.extra.get("refuse"):  # a backend that refuses its options (an error, not a crash)
+        raise BackendError(f"seeded-test refuses: {options.extra['refuse']}")
     return SeededAnswerBackend(delay=float(options.extra.get("delay", 0.0)))
 
 
