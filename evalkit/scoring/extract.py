@@ -22,10 +22,13 @@ _BOX_GLUE = re.compile(r"^(?:\s|\$|\\\)|\\\(|\\\]|\\\[|,|;|\\quad|\\qquad|\\,|an
 
 @dataclass(frozen=True)
 class Extraction:
-    """`answer` is None when nothing was found; `reason` then says why ("no_answer"/"truncated_thinking")."""
+    """`answer` is None when nothing was found; `reason` then says why ("no_answer"/"truncated_thinking").
+    `source` says where the answer was found: "answer" (after the last `</think>`, or a completion
+    without thinking tags) or "thinking" (inside the thinking, when nothing answerable follows it)."""
 
     answer: str | None
     reason: str | None = None
+    source: str | None = None
 
 
 def answer_region(response: str) -> str | None:
@@ -172,12 +175,30 @@ def choice_answer(text: str) -> str | None:
     return None
 
 
-def extract(response: str, answer_type: str) -> Extraction:
+def _answer_in(region: str, answer_type: str) -> str | None:
+    if answer_type == "choice":
+        return choice_answer(region)
+    return last_boxed(region) or phrase_answer(region)
+
+
+def _thinking_box(response: str, answer_type: str) -> str | None:
+    """The final box inside the thinking (the text before the last `</think>`)."""
+    thinking = response.rsplit(THINK_CLOSE, 1)[0]
+    if answer_type == "choice":
+        boxes = find_boxes(thinking)
+        return box_letter(boxes[-1][2]) if boxes else None
+    return last_boxed(thinking)
+
+
+def extract(response: str, answer_type: str, *, strict_thinking: bool = False) -> Extraction:
     region = answer_region(response)
     if region is None:
         return Extraction(None, "truncated_thinking")
-    if answer_type == "choice":
-        answer = choice_answer(region)
-    else:
-        answer = last_boxed(region) or phrase_answer(region)
-    return Extraction(answer, None if answer else "no_answer")
+    answer = _answer_in(region, answer_type)
+    if answer:
+        return Extraction(answer, None, "answer")
+    if not strict_thinking and THINK_CLOSE in response:
+        answer = _thinking_box(response, answer_type)
+        if answer:
+            return Extraction(answer, None, "thinking")
+    return Extraction(None, "no_answer")

@@ -7,10 +7,11 @@ that `run_job` finishes with sympy, in a pool worker under a hard timeout (pool.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from evalkit.scoring.extract import extract
 from evalkit.scoring.normalize import as_integer, as_number, canonical_key
+from evalkit.scoring.options import DEFAULT_OPTIONS, CheckerOptions
 
 # Bump whenever a verdict can change (extraction, normalisation, verification); it enters the run_id.
 CHECKER_VERSION = "1"
@@ -23,7 +24,18 @@ MODES = ("evalkit", "lighteval")
 class Verdict:
     correct: bool
     extracted: str | None
-    reason: str  # match | mismatch | no_answer | truncated_thinking | timeout | parse_error
+    # match | answer_in_thinking (a match found inside the thinking) | mismatch | no_answer |
+    # truncated_thinking | timeout | parse_error
+    reason: str
+    source: str | None = None  # where `extracted` was found: "answer" | "thinking" | None (nothing found)
+
+
+def with_source(verdict: Verdict, source: str | None) -> Verdict:
+    """The verdict of an answer found at `source`: a match inside the thinking has its own reason."""
+    reason = verdict.reason
+    if source == "thinking" and reason == "match":
+        reason = "answer_in_thinking"
+    return replace(verdict, source=source, reason=reason)
 
 
 @dataclass(frozen=True)
@@ -35,6 +47,7 @@ class VerifyJob:
     answer_type: str
     mode: str
     extracted: str | None
+    source: str | None = None  # of the extracted answer (see Verdict.source)
 
 
 def _validate(answer_type: str, mode: str) -> None:
@@ -52,14 +65,30 @@ def _plain_numbers_differ(gold: str, pred: str) -> bool:
     return g is not None and p is not None and round(float(g), 6) != round(float(p), 6)
 
 
-def prepare(gold: str, response: str, answer_type: str, mode: str = "evalkit") -> Verdict | VerifyJob:
+def prepare(
+    gold: str,
+    response: str,
+    answer_type: str,
+    mode: str = "evalkit",
+    options: CheckerOptions = DEFAULT_OPTIONS,
+) -> Verdict | VerifyJob:
+    """The verdict, when string work decides it; else the `VerifyJob` that sympy must finish.
+    `options` apply to evalkit's judgement; the official one (mode "lighteval") has none."""
     _validate(answer_type, mode)
     if mode == "lighteval":
         return VerifyJob(gold, response, answer_type, mode, None)
-    found = extract(response, answer_type)
+    found = extract(response, answer_type, strict_thinking=options.strict_thinking)
     if found.answer is None:
         return Verdict(False, None, found.reason or "no_answer")
     pred = found.answer
+    decided = _decide(gold, pred, answer_type)
+    if decided is not None:
+        return with_source(decided, found.source)
+    return VerifyJob(gold, pred, answer_type, mode, pred, found.source)
+
+
+def _decide(gold: str, pred: str, answer_type: str) -> Verdict | None:
+    """The verdicts string and integer work can give; None when sympy must decide."""
     if answer_type == "choice":
         same = pred.strip().upper() == gold.strip().strip("()").upper()
         return Verdict(same, pred, "match" if same else "mismatch")
@@ -71,11 +100,12 @@ def prepare(gold: str, response: str, answer_type: str, mode: str = "evalkit") -
         return Verdict(True, pred, "match")
     if _plain_numbers_differ(gold, pred):
         return Verdict(False, pred, "mismatch")
-    return VerifyJob(gold, pred, answer_type, mode, pred)
+    return None
 
 
 def run_job(job: VerifyJob) -> Verdict:
-    """Finish a check with sympy. Can take unbounded time: call it under a timeout (pool.py)."""
+    """Finish a check with sympy. Can take unbounded time: call it under a timeout (pool.py).
+    The verdict has no source: jobs are shared by equal answers from different places (`with_source`)."""
     from evalkit.scoring.verify import verify_lighteval, verify_math
 
     try:
@@ -90,7 +120,14 @@ def run_job(job: VerifyJob) -> Verdict:
     return Verdict(reason == "match", job.extracted, reason)
 
 
-def check(gold: str, response: str, answer_type: str, *, mode: str = "evalkit") -> Verdict:
+def check(
+    gold: str,
+    response: str,
+    answer_type: str,
+    *,
+    mode: str = "evalkit",
+    options: CheckerOptions = DEFAULT_OPTIONS,
+) -> Verdict:
     """Judge one completion in this process (no timeout; use `score_many` for whole runs)."""
-    result = prepare(gold, response, answer_type, mode)
-    return result if isinstance(result, Verdict) else run_job(result)
+    result = prepare(gold, response, answer_type, mode, options)
+    return result if isinstance(result, Verdict) else with_source(run_job(result), result.source)

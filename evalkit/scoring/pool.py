@@ -31,7 +31,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 
-from evalkit.scoring.judge import Verdict, VerifyJob, prepare, run_job
+from evalkit.scoring.judge import Verdict, VerifyJob, prepare, run_job, with_source
+from evalkit.scoring.options import DEFAULT_OPTIONS, CheckerOptions
 
 
 @dataclass(frozen=True)
@@ -210,14 +211,15 @@ class ScoringPool:
 
 
 def plan(
-    items: Sequence[ScoreItem], mode: str
-) -> tuple[list[Verdict | None], list[VerifyJob], list[list[int]]]:
-    """Cheap verdicts now; one `VerifyJob` per distinct (gold, extracted, answer type), with its items."""
+    items: Sequence[ScoreItem], mode: str, options: CheckerOptions = DEFAULT_OPTIONS
+) -> tuple[list[Verdict | None], list[VerifyJob], list[list[tuple[int, str | None]]]]:
+    """Cheap verdicts now; one `VerifyJob` per distinct (gold, extracted, answer type), with its items
+    (index, source of its answer)."""
     verdicts: list[Verdict | None] = [None] * len(items)
-    owners: dict[tuple[str, str, str, str], list[int]] = {}
+    owners: dict[tuple[str, str, str, str], list[tuple[int, str | None]]] = {}
     jobs: list[VerifyJob] = []
     for i, item in enumerate(items):
-        prepared = prepare(item.gold, item.response, item.answer_type, mode)
+        prepared = prepare(item.gold, item.response, item.answer_type, mode, options)
         if isinstance(prepared, Verdict):
             verdicts[i] = prepared
             continue
@@ -225,7 +227,7 @@ def plan(
         if key not in owners:
             owners[key] = []
             jobs.append(prepared)
-        owners[key].append(i)
+        owners[key].append((i, prepared.source))
     return verdicts, jobs, list(owners.values())
 
 
@@ -236,6 +238,7 @@ def score_many(
     workers: int | None = None,
     timeout: float = 10.0,
     mode: str = "evalkit",
+    options: CheckerOptions = DEFAULT_OPTIONS,
     progress: Callable[[int], None] | None = None,
 ) -> list[Verdict]:
     """Verdicts for `items`, in input order, identical for any worker count.
@@ -246,7 +249,7 @@ def score_many(
     `progress(n)` is called with the number of items just finished (an increment).
     """
     report = progress or (lambda n: None)
-    verdicts, jobs, owners = plan(items, mode)
+    verdicts, jobs, owners = plan(items, mode, options)
     decided = sum(v is not None for v in verdicts)
     if decided:
         report(decided)
@@ -257,6 +260,6 @@ def score_many(
         else:
             results = pool.run(jobs, timeout, lambda j: report(len(owners[j])))
         for job_owners, verdict in zip(owners, results, strict=True):
-            for i in job_owners:
-                verdicts[i] = verdict
+            for i, source in job_owners:
+                verdicts[i] = with_source(verdict, source)
     return [v for v in verdicts if v is not None]

@@ -179,7 +179,8 @@ CASES = [
     ("3", r"<think>maybe \boxed{3}</think> The answer is \boxed{5}.", "math", False),
     ("5", r"<think>a</think><think>b \boxed{9}</think>\boxed{5}", "math", True),
     ("5", r"reasoning without an opening tag</think>\boxed{5}", "math", True),
-    ("5", r"<think>thinking \boxed{5}</think>and then nothing", "math", False),
+    # closed thinking with nothing answerable after it: the final box inside the thinking counts
+    ("5", r"<think>thinking \boxed{5}</think>and then nothing", "math", True),
     ("B", r"<think>maybe \boxed{A}</think>\boxed{B}", "choice", True),
     ("42", r"<think>I get 42</think>Answer: 42", "integer", True),
     # --- truncated thinking: cut off inside <think>, no answer even if a box appears

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.scoring import CHECKER_VERSION, Verdict, check
+from evalkit.scoring import CHECKER_VERSION, CheckerOptions, ScoreItem, Verdict, check, score_many
 from evalkit.scoring.extract import answer_region, extract, find_boxes, last_boxed
 from tests.evalkit.checker_cases import CASES
 
@@ -84,7 +84,7 @@ def test_bad_arguments_are_rejected():
 def test_verdict_and_version_shape():
     # a counter bumped whenever a verdict can change; it enters the run_id, so it is plain text
     assert re.fullmatch(r"[1-9][0-9]*", CHECKER_VERSION), CHECKER_VERSION
-    assert check("1", r"\boxed{1}", "math") == Verdict(True, "1", "match")
+    assert check("1", r"\boxed{1}", "math") == Verdict(True, "1", "match", "answer")
 
 
 # lighteval 0.10 compatibility: decimals always fail, one side of an equation is accepted, no fallback.
@@ -144,3 +144,31 @@ def test_math500_reference_solutions_are_correct_and_other_golds_are_not():
         if check(r["answer"], rf"\boxed{{{nxt['answer']}}}", "math").correct
     ]
     assert accepted == [("5", "x=5"), ("7", "7"), ("3", "3")]
+
+
+def test_answer_inside_closed_thinking_has_its_own_reason_and_source():
+    response = r"<think>so the answer is \boxed{5}</think>"
+    assert check("5", response, "math") == Verdict(True, "5", "answer_in_thinking", "thinking")
+    assert check("6", response, "math") == Verdict(False, "5", "mismatch", "thinking")
+    assert check("5", r"<think>\boxed{3}</think> so \boxed{5}", "math").source == "answer"
+    strict = CheckerOptions(strict_thinking=True)
+    assert check("5", response, "math", options=strict) == Verdict(False, None, "no_answer")
+    # cut off inside the thinking: no answer, whatever the options
+    assert check("5", r"<think>\boxed{5} hmm", "math").reason == "truncated_thinking"
+
+
+def test_source_is_per_sample_when_a_symbolic_job_is_shared():
+    items = [
+        ScoreItem("\\frac{1}{2}", r"<think>\boxed{0.5x/x}</think>", "math"),
+        ScoreItem("\\frac{1}{2}", r"\boxed{0.5x/x}", "math"),
+    ]
+    thinking, answer = score_many(items, workers=1)
+    assert (thinking.correct, thinking.reason, thinking.source) == (True, "answer_in_thinking", "thinking")
+    assert (answer.correct, answer.reason, answer.source) == (True, "match", "answer")
+
+
+def test_checker_options_round_trip_and_refuse_unknown_keys():
+    assert CheckerOptions.from_dict(CheckerOptions(strict_thinking=True).as_dict()).strict_thinking
+    assert CheckerOptions.from_dict(None) == CheckerOptions()
+    with pytest.raises(ValueError, match="unknown checker option"):
+        CheckerOptions.from_dict({"strict": True})

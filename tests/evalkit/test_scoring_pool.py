@@ -56,7 +56,7 @@ def test_progress_counts_every_item_once(scored):
 def test_identical_pairs_are_verified_once():
     items = [ScoreItem(r"2\sqrt{2}", rf"step {i}: \boxed{{\sqrt{{8}}}}", "math") for i in range(50)]
     verdicts, jobs, owners = plan(items, "evalkit")
-    assert len(jobs) == 1 and owners == [list(range(50))]
+    assert len(jobs) == 1 and owners == [[(i, "answer") for i in range(50)]]
     assert all(v is None for v in verdicts)
 
 
