@@ -18,6 +18,7 @@ from evalkit.core.run_config import Shard, config_differences
 from evalkit.core.run_folder import RunFolder
 from evalkit.results import Session
 from evalkit.runner import rescore
+from evalkit.scoring import CheckerOptions
 from evalkit.shard_status import incomplete, shard_statuses
 
 
@@ -46,11 +47,13 @@ def merge_runs(
     workers: int | None = None,
     checker: CheckerSpec | None = None,
     require_complete: bool = False,
+    options: CheckerOptions | None = None,
 ) -> tuple[RunFolder, Results, int]:
     """Merge run folders into `out/<run_id>` (or the first folder); returns (target, results, added).
 
     `checker` (what scoring needs) defaults to the one the first folder stored; folders written before
-    config.json stored it need it passed (the CLI looks it up).
+    config.json stored it need it passed (the CLI looks it up). Scored with `options`, else those the
+    first folder recorded.
     """
     if not paths:
         raise EvalkitError("evalkit merge needs at least one run folder")
@@ -89,4 +92,4 @@ def merge_runs(
         model_info=previous.model_info if previous is not None else None,
         notes={"merged_from": [str(f.path.resolve()) for f in folders]},
     )
-    return target, rescore(target, checker, workers=workers, session=session), added
+    return target, rescore(target, checker, workers=workers, options=options, session=session), added

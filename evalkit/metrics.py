@@ -18,6 +18,12 @@ BREAKDOWN_FIELDS = ("subject", "level", "domain")
 _NO_ANSWER_REASONS = ("no_answer", "truncated_thinking")
 
 
+def _in_thinking(record: Mapping) -> bool:
+    """The answer was read from inside the closed thinking (right or wrong); records scored before
+    `source` existed can only say so through a match's reason."""
+    return record.get("source") == "thinking" or record.get("reason") == "answer_in_thinking"
+
+
 def pass_at_k(n: int, c: int, k: int) -> float:
     """Unbiased pass@k (Chen et al. 2021): 1 - C(n-c, k) / C(n, k), as a stable product."""
     if not 0 <= c <= n or not 1 <= k <= n:
@@ -140,6 +146,8 @@ def compute_metrics(
                 "majority_answer": majority_vote(samples, answer_type)[1],
             }
         )
+        if answer_type != "choice" and samples and all(s.get("official") is not None for s in samples):
+            per_problem[-1]["official_correct"] = sum(bool(s["official"]) for s in samples)
     scored = [row for row in per_problem if row["samples"]]
     accs = np.array([row["accuracy"] for row in scored], dtype=float)
     sizes = np.array([row["samples"] for row in scored], dtype=int)
@@ -152,6 +160,7 @@ def compute_metrics(
         majs = [_maj_at_k(by_problem[row["id"]], min(k, row["samples"]), answer_type) for row in scored]
         maj_k[str(k)] = float(np.mean(majs)) * 100 if majs else 0.0
 
+    official = _official(by_problem, n, answer_type, seed, n_bootstrap)
     total = len(all_samples)
     tokens = np.array([s.get("num_generated_tokens") or 0 for s in all_samples], dtype=float)
     return {
@@ -167,6 +176,8 @@ def compute_metrics(
         "maj_at_k": maj_k,
         "truncation_rate": _rate(all_samples, lambda s: s.get("finish_reason") == "length"),
         "no_answer_rate": _rate(all_samples, lambda s: s.get("reason") in _NO_ANSWER_REASONS),
+        "answer_in_thinking_rate": _rate(all_samples, _in_thinking),
+        "official": official,
         "timeouts": sum(s.get("reason") == "timeout" for s in all_samples),
         "tokens": {
             "mean": float(tokens.mean()) if total else 0.0,
@@ -176,6 +187,32 @@ def compute_metrics(
         },
         "breakdown": _breakdown(per_problem, problem_metadata or {}),
         "per_problem": per_problem,
+    }
+
+
+def _official(
+    by_problem: Mapping[str, Sequence[Mapping]], n: int, answer_type: str, seed: int, n_bootstrap: int
+) -> dict | None:
+    """Pass@1 (and its stderr, CI and pass@k) under the official judgement stored beside ours
+    (scores.jsonl `official`), from the same per-problem counts as ours; None when any scored sample
+    lacks it (choice tasks have none; folders scored before it was stored: `evalkit score` fills it in).
+    `disagreements` counts the samples the two judgements judge differently."""
+    samples = [s for group in by_problem.values() for s in group]
+    if answer_type == "choice" or not samples or any(s.get("official") is None for s in samples):
+        return None
+    rows = [(len(g), sum(bool(s["official"]) for s in g)) for g in by_problem.values() if g]
+    sizes = np.array([m for m, _ in rows], dtype=int)
+    accs = np.array([c / m for m, c in rows], dtype=float)
+    pass_k = {}
+    for k in k_values(n):
+        pass_k[str(k)] = float(np.mean([pass_at_k(m, c, min(k, m)) for m, c in rows])) * 100
+    return {
+        "judgement": "lighteval 0.10 math_pass_at_1",
+        "pass_at_1": float(accs.mean()) * 100,
+        "stderr": float(accs.std(ddof=1) / np.sqrt(len(rows))) * 100 if len(rows) > 1 else 0.0,
+        "ci95": _bootstrap_ci(sizes, accs, seed, n_bootstrap),
+        "pass_at_k": pass_k,
+        "disagreements": sum(bool(s["official"]) != bool(s["correct"]) for s in samples),
     }
 
 

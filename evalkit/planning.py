@@ -47,6 +47,8 @@ class RunOptions:
     shard: Shard = field(default_factory=Shard)
     from_file: str | None = None
     workers: int | None = None
+    # --strict-thinking / --no-strict-thinking; None: the folder's recorded choice (a new folder: off)
+    strict_thinking: bool | None = None
 
 
 @dataclass
@@ -56,15 +58,13 @@ class TaskPlan:
     problems: list[Problem]  # every problem of the run (after --limit), in task order
     shard: Shard
     folder: RunFolder
+    # What scoring needs and how to check (answer type, checker version and options); a new folder's
+    # config.json records it, so re-scoring never asks the task.
+    checker: CheckerSpec
 
     @property
     def shard_problems(self) -> list[Problem]:
         return [p for position, p in enumerate(self.problems) if self.shard.keeps(position)]
-
-    @property
-    def checker(self) -> CheckerSpec:
-        """What scoring needs; stored in config.json so re-scoring never asks the task."""
-        return CheckerSpec(self.task.answer_type)
 
     def problem_index(self) -> list[dict[str, Any]]:
         """Ids and breakdown metadata (never prompts or options) for config.json."""
@@ -95,8 +95,6 @@ def validate_options(options: RunOptions, tasks: Sequence[Task]) -> None:
 
 def plan_tasks(options: RunOptions, tasks: Sequence[Task]) -> list[TaskPlan]:
     """Validate, load every task's problems and build its RunConfig; writes nothing."""
-    from evalkit.scoring import CHECKER_VERSION
-
     validate_options(options, tasks)
     if options.run_dir is None:
         check_writable_folder(Path(options.out), "--out")
@@ -121,15 +119,45 @@ def plan_tasks(options: RunOptions, tasks: Sequence[Task]) -> list[TaskPlan]:
             top_p=options.top_p,
             max_new_tokens=options.max_new_tokens,
             seed=options.seed,
-            checker_version=CHECKER_VERSION,
             limit=limit,  # a limit covering every problem is no limit: same run, same run_id
         )
-        folder = RunFolder(Path(options.run_dir) if options.run_dir else Path(options.out) / config.run_id)
+        config, folder = find_folder(config, options)
         folder.check_compatible(config)
         # Before any model loads: a folder that cannot be written fails now, not after an hour of loading.
         check_writable_folder(folder.path, "--run-dir" if options.run_dir else "--out")
-        plans.append(TaskPlan(task, config, problems, options.shard, folder))
+        checker = checker_spec(task.answer_type, folder, options.strict_thinking)
+        plans.append(TaskPlan(task, config, problems, options.shard, folder, checker))
     return plans
+
+
+def find_folder(config: RunConfig, options: RunOptions) -> tuple[RunConfig, RunFolder]:
+    """The run's folder, and the config to resume it with: `--run-dir`, else <out>/<run_id>; a folder
+    written before the checker left the run_id (its config.json has "checker_version") is resumed under
+    its old config, found at <out>/<legacy run_id> when no folder has the new one."""
+    if options.run_dir:
+        folder = RunFolder(Path(options.run_dir))
+        stored = folder.header_dict() if folder.exists() else None
+        version = (stored.get("config") or {}).get("checker_version") if isinstance(stored, dict) else None
+        return (config.legacy(str(version)) if version is not None else config), folder
+    folder = RunFolder(Path(options.out) / config.run_id)
+    if not folder.exists():
+        legacy = config.legacy()
+        old = RunFolder(Path(options.out) / legacy.run_id)
+        if old.exists():
+            return legacy, old
+    return config, folder
+
+
+def checker_spec(answer_type: str, folder: RunFolder, strict_thinking: bool | None) -> CheckerSpec:
+    """The checker of this run: the current version, and the options given, else the folder's."""
+    from evalkit.scoring import CHECKER_VERSION, CheckerOptions
+
+    stored = folder.checker() if folder.exists() else None
+    if strict_thinking is not None:
+        options = CheckerOptions(strict_thinking=strict_thinking).as_dict()
+    else:
+        options = stored.options if stored is not None else CheckerOptions().as_dict()
+    return CheckerSpec(answer_type, CHECKER_VERSION, options)
 
 
 def looks_like_path(model: str) -> bool:

@@ -151,7 +151,9 @@ class RunProgress:
 def summary_table(rows: list[tuple[str, dict[str, Any]]]) -> Table:
     """One row per (label, results.json dict)."""
     table = Table(title="evalkit results")
-    for column in ("task", "Pass@1 ± stderr", "95% CI", "samples", "truncated", "status", "run_id"):
+    columns = ("task", "Pass@1 ± stderr", "95% CI", "official Pass@1", "samples", "truncated", "no answer",
+               "in thinking", "status", "run_id")  # fmt: skip
+    for column in columns:
         table.add_column(column, overflow="fold")
     for folder, results in rows:
         m = results["metrics"]
@@ -165,12 +167,17 @@ def summary_table(rows: list[tuple[str, dict[str, Any]]]) -> Table:
         mode = ((results.get("provenance") or {}).get("scoring") or {}).get("mode", "evalkit")
         if mode != "evalkit":
             status += f" ({mode} judgement)"
+        official = m.get("official")  # None: choice tasks, folders scored before it was stored
+        in_thinking = m.get("answer_in_thinking_rate")
         table.add_row(
             m["task"],
             f"{m['pass_at_1']:.2f} ± {m['stderr']:.2f}",
             f"[{lo:.2f}, {hi:.2f}]",
+            f"{official['pass_at_1']:.2f}" if official else "-",
             f"{stored}/{m['num_problems'] * m['n']}",
             f"{m.get('truncation_rate', 0.0):.1f}%",
+            f"{m.get('no_answer_rate', 0.0):.1f}%",
+            f"{in_thinking:.1f}%" if in_thinking is not None else "-",
             status,
             Path(folder).name,
         )

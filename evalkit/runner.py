@@ -19,7 +19,7 @@ from evalkit.planning import TaskPlan
 from evalkit.progress import RunProgress
 from evalkit.results import Session, session_provenance, write_results
 from evalkit.run_scoring import score
-from evalkit.scoring import ScoringPool
+from evalkit.scoring import CheckerOptions, ScoringPool
 
 
 def run(
@@ -75,16 +75,19 @@ def rescore(
     checker: CheckerSpec,
     *,
     workers: int | None = None,
-    mode: str = "evalkit",
+    options: CheckerOptions | None = None,
     session: Session | None = None,
 ) -> Results:
-    """Score every stored completion of `folder` again; rewrites scores.jsonl and results.json.
+    """Score every stored completion of `folder` again, with the current checker and `options` (None:
+    those `checker` recorded); rewrites scores.jsonl and results.json.
 
     `session` is this process's provenance (merge); without it the previous provenance is kept and only
     its "scoring" part changes.
     """
     header = folder.header()
-    scored = score(folder.completions(), header.config, header.problems, checker, workers=workers, mode=mode)
+    scored = score(
+        folder.completions(), header.config, header.problems, checker, workers=workers, options=options
+    )
     if session is None and folder.has_results():
         provenance = replace(folder.results().provenance, scoring=scored.scoring)
     else:

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from evalkit.cli import app
+from evalkit.cli.run_cmd import STRICT_THINKING, STRICT_THINKING_HELP, strict_options
 
 
 @app.command()
@@ -18,6 +19,7 @@ def pool(
         typer.Option(help="Results root for the pooled <run_id>/ (default: beside the first run)."),
     ] = None,
     workers: Annotated[int | None, typer.Option(help="Scoring processes (default: CPU count).")] = None,
+    strict_thinking: Annotated[bool | None, typer.Option(*STRICT_THINKING, help=STRICT_THINKING_HELP)] = None,
 ) -> None:
     """Pool several seeds of one run into one run folder (n = the sum; sample indices renumbered)."""
     from evalkit.cli.wiring import checker_of
@@ -29,7 +31,10 @@ def pool(
         raise EvalkitError(f"--workers must be at least 1, got {workers}")
     first = RunFolder(run_dirs[0]) if run_dirs else None  # pool_runs itself refuses folders that are not runs
     checker = checker_of(first) if first is not None and first.exists() else None
-    target, results, added = pool_runs(list(run_dirs), out=out, workers=workers, checker=checker)
+    options = strict_options(strict_thinking)
+    target, results, added = pool_runs(
+        list(run_dirs), out=out, workers=workers, checker=checker, options=options
+    )
     config, metrics = results.config, results.metrics
     seeds = ", ".join(map(str, config.seeds))
     low, high = metrics["ci95"]

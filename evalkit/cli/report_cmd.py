@@ -43,12 +43,24 @@ def leaderboard(
             "below it (▼) or not (≈): paired permutation test over problems, p < 0.05."
         ),
     ] = False,
+    judgement: Annotated[
+        str,
+        typer.Option(
+            help="Whose verdicts: evalkit (ours), official (lighteval's judgement, stored beside ours), "
+            "or both (ours with the official Pass@1 and the difference beside it)."
+        ),
+    ] = "evalkit",
 ) -> None:
     """Pass@1 [95% CI] n per model and task, beside the published reference rows, with deltas."""
     from evalkit.report import build_leaderboard, load_runs, render_leaderboard
 
     skipped: list[Path] = []
-    board = build_leaderboard(load_runs(run_dirs, skipped), _reference(reference), significance=significance)
+    from evalkit.report.leaderboard import JUDGEMENTS
+
+    if judgement not in JUDGEMENTS:  # before any folder is read
+        raise EvalkitError(f"--judgement {judgement!r} is unknown; choose one of {', '.join(JUDGEMENTS)}")
+    runs = load_runs(run_dirs, skipped)
+    board = build_leaderboard(runs, _reference(reference), significance=significance, judgement=judgement)
     _note_skipped(skipped)
     text = render_leaderboard(board, format)
     if out is None:

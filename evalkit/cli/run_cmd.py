@@ -14,6 +14,23 @@ from evalkit.core.records import Results
 from evalkit.core.types import SamplingParams
 
 PROTOCOL = SamplingParams()  # the published protocol's sampling defaults (one place: the core)
+STRICT_THINKING = ("--strict-thinking/--no-strict-thinking",)
+STRICT_THINKING_HELP = (
+    "look for the answer only after the last </think> (default: what the run folder recorded, else off: "
+    "a final box inside closed thinking counts)"
+)
+MODE_GONE = (
+    "--mode is gone: every scoring pass now stores the official (lighteval) judgement beside evalkit's "
+    "without touching evalkit's verdicts (results.json metrics.official, scores.jsonl `official`); drop "
+    "--mode and see `evalkit leaderboard --judgement official` or `both`"
+)
+
+
+def strict_options(strict_thinking: bool | None):
+    """--strict-thinking / --no-strict-thinking as CheckerOptions; None (neither): the folder's."""
+    from evalkit.scoring import CheckerOptions
+
+    return None if strict_thinking is None else CheckerOptions(strict_thinking=strict_thinking)
 
 
 def _not_finite(value: str) -> bool:
@@ -119,6 +136,7 @@ def run(
     ray_shards: int | None = typer.Option(
         None, "--ray-shards", help="with --ray: shards (default: one per GPU, or per node on CPU)"
     ),
+    strict_thinking: bool | None = typer.Option(None, *STRICT_THINKING, help=STRICT_THINKING_HELP),
 ) -> None:
     """Generate n samples per problem, store them (resumable), score them and write results.json."""
     from evalkit.cli.wiring import check_backend_name, make_run_backend, preflight_run, resolve_tasks
@@ -146,6 +164,7 @@ def run(
         shard=parse_shard(shard),
         from_file=from_file,
         workers=workers,
+        strict_thinking=strict_thinking,
     )
     extra = parse_backend_options(backend_option)
     check_backend_name(backend)
@@ -184,7 +203,8 @@ def run(
 def score(
     path: Path = typer.Argument(..., help="a run folder, or a completions JSONL together with --task"),
     workers: int | None = typer.Option(None, "--workers", help="scoring processes (default: CPU count)"),
-    mode: str = typer.Option("evalkit", "--mode", help="evalkit, or lighteval (the official judgement)"),
+    strict_thinking: bool | None = typer.Option(None, *STRICT_THINKING, help=STRICT_THINKING_HELP),
+    mode: str | None = typer.Option(None, "--mode", hidden=True),  # removed: a one-line error says why
     task: str | None = typer.Option(None, "--task", help="for a bare JSONL: the task it answers"),
     n: int | None = typer.Option(None, "--n", help="for a bare JSONL: samples per problem (default: file's)"),
     seed: int = typer.Option(0, "--seed", help="for a bare JSONL: the run seed (GPQA option order)"),
@@ -193,35 +213,36 @@ def score(
     data_dir: str | None = typer.Option(None, "--data-dir", help="for a bare JSONL: benchmark data"),
     out: str = typer.Option("results", "--out", help="for a bare JSONL: results root"),
 ) -> None:
-    """Re-score stored completions without a model; rewrites scores.jsonl and results.json."""
+    """Re-score stored completions without a model, with the current checker (evalkit's verdicts and
+    the official judgement beside them); rewrites scores.jsonl and results.json."""
     from evalkit.cli.wiring import checker_of
     from evalkit.core.run_folder import RunFolder
     from evalkit.runner import rescore
 
-    if mode not in ("evalkit", "lighteval"):
-        raise EvalkitError(f"--mode {mode!r} is unknown; choose evalkit or lighteval")
+    if mode is not None:
+        raise EvalkitError(MODE_GONE)
     if workers is not None and workers < 1:
         raise EvalkitError(f"--workers must be at least 1, got {workers}")
     if path.is_dir():
         folder = RunFolder(path)
         if not folder.exists():
             raise EvalkitError(f"{path} has no config.json; pass an evalkit run folder (results/<run_id>)")
-        results = rescore(folder, checker_of(folder), workers=workers, mode=mode)
+        options = strict_options(strict_thinking)
+        results = rescore(folder, checker_of(folder), workers=workers, options=options)
         _report([(str(path), results)], generating=False)
         return
     if not path.is_file():
         raise EvalkitError(f"{path} not found; pass a run folder or a completions JSONL")
     if task is None:
         raise EvalkitError(f"{path} is a file; say which task it answers with --task NAME")
-    _score_bare_file(path, task, n, seed, prompt, limit, data_dir, out, workers, mode)
+    _score_bare_file(path, task, n, seed, prompt, limit, data_dir, out, workers, strict_thinking)
 
 
-def _score_bare_file(path, task, n, seed, prompt, limit, data_dir, out, workers, mode) -> None:
+def _score_bare_file(path, task, n, seed, prompt, limit, data_dir, out, workers, strict_thinking) -> None:
     """A bare completions JSONL becomes a replay run: its own folder, scored like any run."""
     from evalkit.cli.wiring import make_run_backend, resolve_tasks
     from evalkit.planning import RunOptions, plan_tasks
     from evalkit.progress import RunProgress
-    from evalkit.runner import rescore
     from evalkit.runner import run as run_tasks
     from model_backends.replay import read_replay_file
 
@@ -237,13 +258,10 @@ def _score_bare_file(path, task, n, seed, prompt, limit, data_dir, out, workers,
         out=out,
         from_file=str(path),
         workers=workers,
+        strict_thinking=strict_thinking,
     )
     plans = plan_tasks(options, resolve_tasks([task]))
     outcomes = run_tasks(plans, make_run_backend(options), workers=workers, progress=RunProgress())
-    if mode != "evalkit":
-        outcomes = [
-            (plan, rescore(plan.folder, plan.checker, workers=workers, mode=mode)) for plan, _ in outcomes
-        ]
     _report([(str(plan.folder.path), results) for plan, results in outcomes])
 
 
@@ -257,6 +275,7 @@ def merge(
     final: bool = typer.Option(
         False, "--final", help="refuse (exit 2, nothing written) unless every shard is complete"
     ),
+    strict_thinking: bool | None = typer.Option(None, *STRICT_THINKING, help=STRICT_THINKING_HELP),
 ) -> None:
     """Combine shards of one run into one folder, re-score and write results.json; names the shards
     that are missing or incomplete."""
@@ -270,7 +289,12 @@ def merge(
     source = RunFolder(folders[0])  # merge_runs itself refuses folders that are not runs
     checker = checker_of(source) if source.exists() else None
     target, results, added = merge_runs(
-        list(folders), out=out, workers=workers, checker=checker, require_complete=final
+        list(folders),
+        out=out,
+        workers=workers,
+        checker=checker,
+        require_complete=final,
+        options=strict_options(strict_thinking),
     )
     typer.echo(f"merged into {target.path}: {added} samples added")
     _report([(str(target.path), results)], generating=False)

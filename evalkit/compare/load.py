@@ -92,7 +92,10 @@ def load_verdicts(path: Path) -> RunVerdicts:
     listed = [str(p["id"]) for p in header.problems]
     problem_ids = tuple(listed or by_problem)  # old folders without a problem list: the scored ones
     scoring = folder.results().provenance.scoring if folder.has_results() else None
-    version = scoring.checker_version if scoring is not None else header.config.checker_version
+    recorded = header.checker.checker_version if header.checker is not None else None
+    version = (
+        scoring.checker_version if scoring is not None else recorded or header.config.legacy_checker_version
+    )
     mode = scoring.mode if scoring is not None and scoring.mode else "evalkit"
     return RunVerdicts(
         path=Path(path),

@@ -21,10 +21,13 @@ from evalkit.core.run_config import RunConfig, Shard, config_differences
 from evalkit.core.run_folder import RunFolder
 from evalkit.results import Session
 from evalkit.runner import rescore
+from evalkit.scoring import CheckerOptions
 
 
 def _without_seed(config: RunConfig) -> dict:
-    return {k: v for k, v in config.to_dict().items() if k != "seed"}
+    """What runs of different seeds share (a folder written before the checker left the run_id pools
+    with new ones: the pooled folder is a new one, without the old checker version)."""
+    return {k: v for k, v in config.to_dict().items() if k not in ("seed", "checker_version")}
 
 
 def _check_complete(folder: RunFolder, config: RunConfig, problem_ids: list[str]) -> None:
@@ -73,22 +76,15 @@ def check_poolable(folders: list[RunFolder]) -> list[RunHeader]:
     return headers
 
 
-def _scoring_mode(folders: list[RunFolder]) -> str:
-    """Re-score as the inputs were scored when they all agree (e.g. all --mode lighteval), else evalkit."""
-    modes = set()
-    for folder in folders:
-        scoring = folder.results().provenance.scoring if folder.has_results() else None
-        modes.add(scoring.mode if scoring is not None and scoring.mode else "evalkit")
-    return modes.pop() if len(modes) == 1 else "evalkit"
-
-
 def pool_runs(
     paths: list[Path],
     out: Path | None = None,
     workers: int | None = None,
     checker: CheckerSpec | None = None,
+    options: CheckerOptions | None = None,
 ) -> tuple[RunFolder, Results, int]:
     """Pool run folders into `out/<run_id>` (default: beside the first); returns (target, results, added).
+    Scored with `options`, else the options the first folder recorded (as `checker`).
 
     `checker` (what scoring needs) defaults to the one the first folder stored; folders written before
     config.json stored it need it passed (the CLI looks it up).
@@ -98,10 +94,15 @@ def pool_runs(
     checker = checker or folders[0].checker()
     if checker is None:
         raise EvalkitError(f"{folders[0].config_path} does not say how to score its run; pass its checker")
+    from evalkit.run_scoring import checker_options
+    from evalkit.scoring import CHECKER_VERSION
+
+    options = checker_options(checker, options)
+    checker = CheckerSpec(checker.answer_type, CHECKER_VERSION, options.as_dict())  # the pooled folder's
     order = sorted(range(len(folders)), key=lambda i: min(headers[i].config.seeds))
     n = headers[0].config.n
     seeds = tuple(sorted(s for h in headers for s in h.config.seeds))
-    pooled = replace(headers[0].config, seed=seeds, n=n * len(folders))
+    pooled = replace(headers[0].config, seed=seeds, n=n * len(folders), legacy_checker_version=None)
     root = Path(out) if out is not None else folders[0].path.parent
     target = RunFolder(root / pooled.run_id)
     target.initialise(pooled, headers[0].problems, checker=checker)  # refuses a folder of another config
@@ -136,5 +137,5 @@ def pool_runs(
     session = Session(
         model_info=previous.model_info if previous is not None else None, notes={"pooled_from": sources}
     )
-    results = rescore(target, checker, workers=workers, mode=_scoring_mode(folders), session=session)
+    results = rescore(target, checker, workers=workers, options=options, session=session)
     return target, results, added

@@ -61,9 +61,19 @@ class CompletionRecord:
         return cls(**{**values, "permutation": _tuple(values["permutation"])})
 
 
+# ScoreRecord fields added after scores.jsonl first shipped: a line may lack them (read as None), and a
+# None one is left out of the line, so lines written before them round-trip byte for byte.
+_LATER_SCORE_FIELDS = ("source", "official", "official_extracted", "official_reason")
+
+
 @dataclass(frozen=True)
 class ScoreRecord:
-    """One verdict (a line of scores.jsonl), with what metrics need beside it."""
+    """One verdict (a line of scores.jsonl), with what metrics need beside it.
+
+    `correct`/`extracted`/`reason` are evalkit's judgement; `source` says where its answer was found
+    ("answer" after the thinking, "thinking" inside it). `official`/`official_extracted`/
+    `official_reason` are the official (lighteval) judgement of the same response, stored beside ours
+    and never used for our verdict; None where there is none (choice tasks, folders scored before it)."""
 
     problem_id: str
     sample_index: int
@@ -76,6 +86,10 @@ class ScoreRecord:
     # GPQA: the letter -> option map of this sample, so maj@k groups wrong votes by option.
     # Folders scored before it existed lack the key: read as None.
     permutation: tuple[int, ...] | None = None
+    source: str | None = None
+    official: bool | None = None
+    official_extracted: str | None = None
+    official_reason: str | None = None
 
     @property
     def key(self) -> tuple[str, int]:
@@ -84,11 +98,11 @@ class ScoreRecord:
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["permutation"] = None if self.permutation is None else list(self.permutation)
-        return data
+        return {k: v for k, v in data.items() if v is not None or k not in _LATER_SCORE_FIELDS}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ScoreRecord:
-        _require("score", cls, data, optional=("permutation",))
+        _require("score", cls, data, optional=("permutation", *_LATER_SCORE_FIELDS))
         values = {f.name: data.get(f.name) for f in fields(cls)}
         return cls(**{**values, "permutation": _tuple(values["permutation"])})
 
@@ -96,12 +110,21 @@ class ScoreRecord:
 @dataclass(frozen=True)
 class CheckerSpec:
     """What scoring needs to know beyond the completions (config.json "checker"), so re-scoring a folder
-    never needs the task registry. Folders written before evalkit stored it have none."""
+    never needs the task registry: the answer type, and the checker version and options the run was
+    created with (the checker's `CheckerOptions.as_dict()`; not part of the run_id: scoring can be
+    re-done with another checker or option). Folders written before evalkit stored it have none;
+    folders written before the version and options moved here have only the answer type (None, {})."""
 
     answer_type: AnswerType
+    checker_version: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"answer_type": self.answer_type}
+        data: dict[str, Any] = {"answer_type": self.answer_type}
+        if self.checker_version is not None:
+            data["checker_version"] = self.checker_version
+            data["options"] = dict(self.options)
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CheckerSpec:
@@ -109,7 +132,10 @@ class CheckerSpec:
             raise DataError(
                 f"checker {data!r} has no valid answer_type (one of {', '.join(get_args(AnswerType))})"
             )
-        return cls(answer_type=data["answer_type"])
+        options = data.get("options") or {}
+        if not isinstance(options, dict):
+            raise DataError(f"checker options {options!r} are not a JSON object")
+        return cls(data["answer_type"], data.get("checker_version"), dict(options))
 
 
 @dataclass(frozen=True)
@@ -151,15 +177,21 @@ class RunHeader:
 
 @dataclass(frozen=True)
 class ScoringInfo:
-    """How the stored verdicts were made (provenance "scoring")."""
+    """How the stored verdicts were made (provenance "scoring"). `mode` is the judgement of the stored
+    verdicts: "evalkit" (folders re-scored with the removed `--mode lighteval` say "lighteval");
+    `options` the checker options used (absent in folders scored before they existed)."""
 
     checker_version: str
-    mode: str  # evalkit | lighteval
+    mode: str
     scored: int
     at: str
+    options: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        if self.options is None:
+            del data["options"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ScoringInfo:

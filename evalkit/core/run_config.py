@@ -2,7 +2,14 @@
 
 Two runs with equal RunConfigs draw the same samples (per-sample seeds come from the run seed), so a
 results folder is identified by `run_id = stable_hash(asdict(config))` and a re-run of the same command
-resumes it. Things that do not change a number (shard, workers, max slots, output folder) stay out.
+resumes it. Things that do not change a number (shard, workers, max slots, output folder) stay out, and
+so does the checker: scoring is re-done from the stored completions without the model, so a new checker
+version or checker option must not orphan a folder of completions (its version and options are in
+config.json's "checker" section and in results.json's provenance instead).
+
+Folders written before that change hashed `checker_version` ("1") into their run_id. Their config keeps
+it as `legacy_checker_version` (config.json's `checker_version`), so their run_id and config.json stay
+what they were; planning finds such a folder under its old run_id and resumes it (`legacy`).
 
 A pooled run (`evalkit pool`: several seeds of one run as one folder) has `seed` = the ascending tuple of
 its seeds, stored in config.json as a JSON list. An ordinary run's `seed` stays an int, so its config.json
@@ -13,11 +20,14 @@ and run_id are what they always were, and a pooled run's run_id differs from eve
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from evalkit.core.errors import EvalkitError
 from evalkit.core.types import stable_hash
+
+# The checker version every run_id was hashed with before the checker left the run_id.
+LEGACY_CHECKER_VERSION = "1"
 
 
 @dataclass(frozen=True)
@@ -34,7 +44,8 @@ class RunConfig:
     top_p: float
     max_new_tokens: int
     seed: int | tuple[int, ...]  # a tuple only for a pooled run (see the module)
-    checker_version: str
+    # Only in configs of folders written before the checker left the run_id (stored as "checker_version").
+    legacy_checker_version: str | None = None
     limit: int | None = None
 
     def __post_init__(self) -> None:
@@ -42,7 +53,11 @@ class RunConfig:
 
     @property
     def run_id(self) -> str:
-        return stable_hash(asdict(self))  # a tuple hashes as the JSON list config.json stores
+        return stable_hash(self.to_dict())  # a tuple hashes as the JSON list config.json stores
+
+    def legacy(self, checker_version: str = LEGACY_CHECKER_VERSION) -> RunConfig:
+        """This config as a folder written before the checker left the run_id stored it."""
+        return replace(self, legacy_checker_version=checker_version)
 
     @property
     def is_pooled(self) -> bool:
@@ -65,7 +80,15 @@ class RunConfig:
         return self.seed
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        """config.json's "config" (key order as stored); a legacy config's checker version is stored
+        under its old name and place."""
+        data = {}
+        for key, value in asdict(self).items():
+            if key == "legacy_checker_version":
+                if value is not None:
+                    data["checker_version"] = value
+                continue
+            data[key] = value
         if isinstance(self.seed, tuple):
             data["seed"] = list(
                 self.seed
@@ -74,13 +97,14 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
-        names = {f.name for f in fields(cls)}
+        names = {f.name for f in fields(cls)} - {"legacy_checker_version"}
         missing = names - set(data)
         if missing:
             raise EvalkitError(
                 f"config is missing field(s) {sorted(missing)}; is this an evalkit run folder?"
             )
         values = {k: data[k] for k in names}
+        values["legacy_checker_version"] = data.get("checker_version")
         if isinstance(values["seed"], list):
             values["seed"] = tuple(values["seed"])
         return cls(**values)

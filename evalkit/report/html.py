@@ -19,7 +19,9 @@ from evalkit.report.sections import (
     breakdown_tables,
     clip_text,
     config_table,
+    differences_table,
     golds_by_problem,
+    has_official,
     metrics_table,
     pass_at_k_table,
     per_problem_table,
@@ -112,6 +114,17 @@ def samples_html(section: RunSection, max_chars: int) -> str:
     return "".join(parts) or '<p class="none">(no completions)</p>'
 
 
+def _differences(section: RunSection) -> list[str]:
+    """Where evalkit and the official judgement differ (html_table escapes every cell)."""
+    if not has_official(section):
+        return []
+    table, more = differences_table(section)
+    parts = ["<h3>Where evalkit and the official judgement differ</h3>", _table(table, "table differences")]
+    if more:
+        parts.append(f"<p>... and {more} more samples (all in scores.jsonl: correct vs official).</p>")
+    return parts
+
+
 def run_section_html(section: RunSection, max_chars: int) -> str:
     status_class = "final" if section.status == "final" else "incomplete"
     parts = [
@@ -124,6 +137,7 @@ def run_section_html(section: RunSection, max_chars: int) -> str:
     ]
     for kind, table in breakdown_tables(section.run):
         parts += [f"<h3>By {html.escape(kind)}</h3>", _table(table)]
+    parts += _differences(section)
     if section.plots:
         parts += ["<h3>Plots</h3>", '<div class="grid">', *(figure(p) for p in section.plots), "</div>"]
     parts += [

@@ -9,6 +9,12 @@ With `significance=True` each task's best final cell of ours is marked, and ever
 ours over the same problems says whether it is significantly below that best (paired permutation test
 over problems on the per-problem counts in results.json, as `evalkit compare` computes it). Runs over
 fewer problems than the task's fullest set (--limit) are not compared.
+
+`judgement` picks whose verdicts the cells show: "evalkit" (ours), "official" (the official lighteval
+judgement every scoring pass stores beside ours, results.json metrics.official: cells, means, deltas
+and significance all use it; a run without one, e.g. GPQA's letters or a folder scored before it was
+stored, shows "no official judgement"), or "both" (ours, with the official Pass@1 and official minus
+ours beside each task).
 """
 
 from __future__ import annotations
@@ -17,10 +23,12 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from evalkit.core.errors import EvalkitError
 from evalkit.report.loading import RunRecord
 from evalkit.report.reference import Reference
 
 KNOWN_TASK_ORDER = ("aime24", "aime25", "math500", "gpqa_diamond")
+JUDGEMENTS = ("evalkit", "official", "both")
 # Settings that belong to a run as a whole; a difference in any of them makes a separate row.
 ROW_FIELDS = (
     "model_revision",
@@ -38,7 +46,8 @@ TASK_FIELDS = ("task", "data_fingerprint", "prompt_name", "prompt_hash", "n")
 
 @dataclass(frozen=True)
 class Cell:
-    """One model x task entry. `status`: final | incomplete | unscored | published."""
+    """One model x task entry. `status`: final | incomplete | unscored | published | no_official.
+    `official`: the official judgement's Pass@1 of the same run (None: none stored)."""
 
     status: str
     pass_at_1: float | None = None
@@ -50,6 +59,7 @@ class Cell:
     missing_samples: int = 0
     vs_best: str = ""  # with significance: "best" | "tied" | "below" ("" = not compared)
     vs_best_p: float | None = None  # p-value of this cell against the task's best cell of ours
+    official: float | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +85,7 @@ class Leaderboard:
     rows: tuple[Row, ...]
     reference: Reference | None = None
     notes: tuple[str, ...] = field(default=())
+    judgement: str = "evalkit"
 
 
 def order_tasks(tasks: set[str]) -> tuple[str, ...]:
@@ -82,10 +93,20 @@ def order_tasks(tasks: set[str]) -> tuple[str, ...]:
     return tuple(known + sorted(tasks - set(known)))
 
 
-def _cell_for_run(run: RunRecord, published: float | None) -> Cell:
+def _official(run: RunRecord) -> dict[str, Any] | None:
+    official = (run.metrics or {}).get("official")
+    return official if isinstance(official, dict) and official.get("pass_at_1") is not None else None
+
+
+def _cell_for_run(run: RunRecord, published: float | None, judgement: str = "evalkit") -> Cell:
     metrics = run.metrics
     if not metrics or metrics.get("pass_at_1") is None:
         return Cell(status="unscored", n=run.config.get("n"), published=published)
+    official = _official(run)
+    if judgement == "official":
+        if official is None:
+            return Cell(status="no_official", n=run.config.get("n"), published=published)
+        metrics = {**metrics, "pass_at_1": official["pass_at_1"], "ci95": official.get("ci95")}
     ci_raw = metrics.get("ci95") or [math.nan, math.nan]
     ci = (float(ci_raw[0]), float(ci_raw[1]))
     value = float(metrics["pass_at_1"])
@@ -101,11 +122,21 @@ def _cell_for_run(run: RunRecord, published: float | None) -> Cell:
         published=published,
         outside_ci=outside,
         missing_samples=int(metrics.get("missing_samples") or 0),
+        official=float(official["pass_at_1"]) if official is not None else None,
     )
 
 
+def _setting(run: RunRecord, name: str) -> Any:
+    """A run-level setting; the checker version is the one that scored the run (provenance), since it
+    left the config (folders written before keep it there)."""
+    if name == "checker_version":
+        scoring = (run.provenance or {}).get("scoring") or {}
+        return scoring.get("checker_version") or run.config.get(name)
+    return run.config.get(name)
+
+
 def _row_key(run: RunRecord) -> tuple[Any, ...]:
-    return tuple(repr(run.config.get(name)) for name in ROW_FIELDS)
+    return tuple(repr(_setting(run, name)) for name in ROW_FIELDS)
 
 
 def _split_rows(runs: list[RunRecord]) -> list[list[RunRecord]]:
@@ -135,11 +166,12 @@ def _config_tags(rows: list[list[RunRecord]]) -> list[str]:
         return ids
     fields = sorted(
         {k for row in rows for run in row for k in run.config} - {"model", "task", "data_fingerprint"}
+        | {"checker_version"}
     )
 
     def row_value(row: list[RunRecord], name: str) -> str:
-        values = {repr(run.config.get(name)) for run in row}
-        return str(row[0].config.get(name)) if len(values) == 1 else "mixed"
+        values = {repr(_setting(run, name)) for run in row}
+        return str(_setting(row[0], name)) if len(values) == 1 else "mixed"
 
     differing = [f for f in fields if len({row_value(row, f) for row in rows}) > 1]
     return [
@@ -151,9 +183,12 @@ def _config_tags(rows: list[list[RunRecord]]) -> list[str]:
 SIGNIFICANCE_ALPHA = 0.05
 
 
-def _per_problem_counts(run: RunRecord) -> dict[str, tuple[int, int]]:
+def _per_problem_counts(run: RunRecord, judgement: str = "evalkit") -> dict[str, tuple[int, int]]:
+    """(samples, correct) per problem; under the official judgement its counts (metrics per_problem
+    `official_correct`)."""
     rows = (run.metrics or {}).get("per_problem") or []
-    return {str(r["id"]): (int(r["samples"]), int(r["correct"])) for r in rows if r.get("samples")}
+    key = "official_correct" if judgement == "official" else "correct"
+    return {str(r["id"]): (int(r["samples"]), int(r[key])) for r in rows if r.get("samples") and key in r}
 
 
 def _p_value(a: dict[str, tuple[int, int]], b: dict[str, tuple[int, int]]) -> float:
@@ -165,14 +200,14 @@ def _p_value(a: dict[str, tuple[int, int]], b: dict[str, tuple[int, int]]) -> fl
     return sign_flip_p_value(d, seed=0)[0]
 
 
-def mark_significance(rows: list[Row], runs: dict[str, RunRecord]) -> list[Row]:
+def mark_significance(rows: list[Row], runs: dict[str, RunRecord], judgement: str = "evalkit") -> list[Row]:
     """Per task, among our final cells over the task's fullest problem set (a --limit run covers fewer
     problems and is left unmarked): the best is "best", each other one is "below" it (p < 0.05) or
     "tied". Tasks with fewer than two such cells stay unmarked."""
     marks: dict[tuple[int, str], Cell] = {}
     for task in {task for row in rows for task in row.cells}:
         ours = [
-            (i, row.cells[task], _per_problem_counts(runs[run_id]))
+            (i, row.cells[task], _per_problem_counts(runs[run_id], judgement))
             for i, row in enumerate(rows)
             if row.source == "ours" and task in row.cells and row.cells[task].status == "final"
             for run_id in row.run_ids
@@ -202,11 +237,17 @@ def mark_significance(rows: list[Row], runs: dict[str, RunRecord]) -> list[Row]:
 
 
 def build_leaderboard(
-    runs: list[RunRecord], reference: Reference | None = None, significance: bool = False
+    runs: list[RunRecord],
+    reference: Reference | None = None,
+    significance: bool = False,
+    judgement: str = "evalkit",
 ) -> Leaderboard:
     """Our runs beside the published rows of `reference`, sorted by mean Pass@1 (best first).
 
-    `significance`: mark each of our final cells against the best of ours on its task (see the module)."""
+    `significance`: mark each of our final cells against the best of ours on its task (see the module).
+    `judgement`: evalkit | official | both (see the module)."""
+    if judgement not in JUDGEMENTS:
+        raise EvalkitError(f"--judgement {judgement!r} is unknown; choose one of {', '.join(JUDGEMENTS)}")
     tasks = order_tasks({run.task for run in runs})
     by_model: dict[str, list[RunRecord]] = {}
     for run in runs:
@@ -221,7 +262,7 @@ def build_leaderboard(
             cells = {}
             for run in row:
                 published = published_model.pass_at_1.get(run.task) if published_model else None
-                cells[run.task] = _cell_for_run(run, published)
+                cells[run.task] = _cell_for_run(run, published, judgement)
                 if published is not None:
                     delta_tasks.add(run.task)
             rows.append(Row(model, "ours", tag, cells, tuple(r.run_id for r in row)))
@@ -237,13 +278,14 @@ def build_leaderboard(
                 rows.append(Row(ref_model.name, "published", reference.title, cells))
 
     if significance:
-        rows = mark_significance(rows, {run.run_id: run for run in runs})
+        rows = mark_significance(rows, {run.run_id: run for run in runs}, judgement)
     rows.sort(key=lambda row: -row.mean if row.mean is not None else math.inf)
     return Leaderboard(
         tasks=tasks,
         delta_tasks=tuple(t for t in tasks if t in delta_tasks),
         rows=tuple(rows),
         reference=reference,
+        judgement=judgement,
     )
 
 
@@ -266,6 +308,13 @@ def leaderboard_frame(board: Leaderboard):  # -> pandas.DataFrame
             record[f"{task}_ci_high"] = cell.ci[1] if cell and cell.ci else None
             record[f"{task}_n"] = cell.n if cell else None
             record[f"{task}_status"] = cell.status if cell else ""
+            if board.judgement == "both":
+                official = cell.official if cell else None
+                record[f"{task}_official"] = official
+                ours = cell.pass_at_1 if cell and cell.status != "published" else None
+                record[f"{task}_official_minus_ours"] = (
+                    official - ours if official is not None and ours is not None else None
+                )
             if task in board.delta_tasks:
                 record[f"{task}_delta"] = cell.delta if cell else None
                 record[f"{task}_published_outside_ci"] = (

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.core.errors import DataError, EvalkitError
+from evalkit.core.records import ScoreRecord
 from evalkit.core.run_folder import CONFIG_FILE, RESULTS_FILE, SUPPORTED_SCHEMA_VERSIONS, RunFolder
 
 
@@ -143,11 +144,17 @@ def load_runs(paths: list[Path], skipped: list[Path] | None = None) -> list[RunR
     return runs
 
 
+def _official_keys(score: ScoreRecord | None) -> dict[str, Any]:
+    names = ("source", "official", "official_extracted", "official_reason")
+    return {name: getattr(score, name) if score else None for name in names}
+
+
 def read_samples(run: RunRecord) -> list[dict[str, Any]]:
     """Every completion joined with its score, sorted by (problem_id, sample_index).
 
     Keys: problem_id, sample_index, text, gold, extracted, correct (bool|None when unscored), reason,
-    finish_reason, num_generated_tokens.
+    finish_reason, num_generated_tokens, and the official judgement's official (bool|None: none
+    stored), official_extracted, official_reason, and source (where our answer was found).
     """
     folder = RunFolder(run.path)
     completions = _read(folder.completions)  # shard files included, first stored copy of a sample wins
@@ -165,6 +172,7 @@ def read_samples(run: RunRecord) -> list[dict[str, Any]]:
             "reason": score.reason if score else None,
             "finish_reason": comp.finish_reason,
             "num_generated_tokens": comp.num_generated_tokens,
+            **_official_keys(score),
         }
     # Scores without a completion line (completions trimmed by hand) still count for plots.
     for key, score in scores.items():
@@ -180,6 +188,7 @@ def read_samples(run: RunRecord) -> list[dict[str, Any]]:
                 "reason": score.reason,
                 "finish_reason": score.finish_reason,
                 "num_generated_tokens": score.num_generated_tokens,
+                **_official_keys(score),
             },
         )
     return [samples[key] for key in sorted(samples, key=lambda k: (str(k[0]), int(k[1])))]

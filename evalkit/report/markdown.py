@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 from evalkit.report.plots import PlotFiles
@@ -10,6 +11,8 @@ from evalkit.report.sections import (
     Table,
     breakdown_tables,
     config_table,
+    differences_table,
+    has_official,
     metrics_table,
     pass_at_k_table,
     per_problem_table,
@@ -31,6 +34,18 @@ def _plot_links(plots: list[PlotFiles], out_dir: Path) -> list[str]:
     return lines
 
 
+def _differences(section: RunSection) -> list[str]:
+    """Where evalkit and the official judgement differ; responses are model text: HTML-escaped."""
+    if not has_official(section):
+        return []
+    (header, rows), more = differences_table(section)
+    rows = [[html.escape(cell) for cell in row] for row in rows]
+    parts = ["### Where evalkit and the official judgement differ", _table((header, rows))]
+    if more:
+        parts.append(f"... and {more} more samples (all in scores.jsonl: `correct` vs `official`).")
+    return parts
+
+
 def run_section_markdown(section: RunSection, out_dir: Path) -> str:
     parts = [
         f"## {section.label}",
@@ -42,6 +57,7 @@ def run_section_markdown(section: RunSection, out_dir: Path) -> str:
     ]
     for kind, table in breakdown_tables(section.run):
         parts += [f"### By {kind}", _table(table)]
+    parts += _differences(section)
     if section.plots:
         parts += ["### Plots", *_plot_links(section.plots, out_dir)]
     parts += [

@@ -100,7 +100,7 @@ def write_report(
         sections.append(RunSection(run=run, samples=samples, plots=_run_plots(run, samples, plots_dir)))
     shared = _heatmaps(sections, plots_dir)
 
-    board = build_leaderboard(runs, reference)
+    board = build_leaderboard(runs, reference, judgement="both")  # the official Pass@1 beside ours
     html_path, md_path = out_dir / "report.html", out_dir / "report.md"
     html_path.write_text(
         html.render_report(sections, display_rows(board, "html"), legend(board), shared, max_sample_chars),

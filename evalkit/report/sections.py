@@ -73,16 +73,20 @@ def metrics_table(run: RunRecord) -> Table:
     m = run.metrics or {}
     tokens = m.get("tokens") or {}
     ci = m.get("ci95") or [None, None]
+    official = m.get("official") if isinstance(m.get("official"), dict) else None
     rows = [
         ["Pass@1 (%)", _pct(m.get("pass_at_1"), 2)],
         ["standard error (%)", _pct(m.get("stderr"), 2)],
         ["95% CI (%)", f"[{_pct(ci[0], 2)}, {_pct(ci[1], 2)}]" if ci[0] is not None else ""],
+        ["official Pass@1 (%) ± stderr", _official_text(official, m)],
+        ["judgements differ (samples)", _text(official.get("disagreements")) if official else ""],
         ["samples per problem (n)", _text(m.get("n", run.config.get("n")))],
         ["problems", _text(m.get("num_problems"))],
         ["complete", _text(m.get("complete", False))],
         ["missing samples", _text(m.get("missing_samples"))],
         ["truncation rate (%)", _pct(m.get("truncation_rate"), 2)],
         ["no-answer rate (%)", _pct(m.get("no_answer_rate"), 2)],
+        ["answer-in-thinking rate (%)", _pct(m.get("answer_in_thinking_rate"), 2)],
         ["checker timeouts", _text(m.get("timeouts"))],
         ["tokens mean", _pct(tokens.get("mean"), 1)],
         ["tokens median", _pct(tokens.get("median"), 1)],
@@ -90,6 +94,51 @@ def metrics_table(run: RunRecord) -> Table:
         ["tokens max", _text(tokens.get("max"))],
     ]
     return ["metric", "value"], rows
+
+
+def _official_text(official: dict[str, Any] | None, metrics: dict[str, Any]) -> str:
+    if official is None:
+        return "none stored (multiple choice, or scored before it was: evalkit score fills it in)"
+    return f"{_pct(official.get('pass_at_1'), 2)} ± {_pct(official.get('stderr'), 2)}"
+
+
+DIFFERENCES_SHOWN = 50  # samples listed where the two judgements differ; the rest are counted
+TAIL_CHARS = 300  # of each listed response: where the answer is
+
+
+def differences_table(section: RunSection, limit: int = DIFFERENCES_SHOWN) -> tuple[Table, int]:
+    """The samples our judgement and the official one judge differently (first `limit`, in problem
+    order), each with its gold, both sides' verdict, extraction and reason, and the response's last
+    `TAIL_CHARS` characters; and how many more there are. Cells are plain text (renderers escape)."""
+    differ = [
+        s for s in section.samples if s.get("official") is not None and s.get("correct") is not None
+        and bool(s["official"]) != bool(s["correct"])
+    ]  # fmt: skip
+    header = ["problem", "sample", "gold", "evalkit", "official", f"response (last {TAIL_CHARS} chars)"]
+    rows = [
+        [
+            str(s["problem_id"]),
+            str(s["sample_index"]),
+            _text(s.get("gold")),
+            _side(s["correct"], s.get("extracted"), s.get("reason")),
+            _side(s["official"], s.get("official_extracted"), s.get("official_reason")),
+            ""
+            if s.get("text") is None
+            else ("…" if len(s["text"]) > TAIL_CHARS else "") + s["text"][-TAIL_CHARS:],
+        ]
+        for s in differ[:limit]
+    ]
+    return (header, rows), max(0, len(differ) - limit)
+
+
+def _side(correct: bool, extracted: Any, reason: Any) -> str:
+    verdict = "✓" if correct else "✗"
+    answer = "no answer" if extracted is None else _text(extracted)
+    return f"{verdict} {answer} ({_text(reason)})"
+
+
+def has_official(section: RunSection) -> bool:
+    return any(s.get("official") is not None for s in section.samples)
 
 
 def pass_at_k_table(run: RunRecord) -> Table:

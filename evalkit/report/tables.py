@@ -41,6 +41,17 @@ MARKS = {
 }
 
 _CELLS = "Cells: Pass@1 in percent [95% bootstrap CI] n=samples per problem."
+_JUDGEMENT = {
+    "evalkit": "",
+    "official": (
+        "Our cells use the official judgement (lighteval 0.10's math_pass_at_1, stored beside evalkit's "
+        "verdicts); tasks without one (multiple choice, folders scored before it was stored) show none."
+    ),
+    "both": (
+        "Beside each task: the official judgement's Pass@1 of the same samples (lighteval 0.10 "
+        "math_pass_at_1; '-' where there is none) and official minus ours."
+    ),
+}
 _PUBLISHED = (
     "Published rows are copied from the reference file ({title}); Δ = ours minus published.",
     "† the published value lies outside our 95% CI.",
@@ -56,7 +67,7 @@ _MEAN = "Mean: over the row's final or published cells (rows covering different 
 
 def legend(board: Leaderboard) -> tuple[str, ...]:
     """The notes under a table: only the ones that apply to it."""
-    lines = [_CELLS]
+    lines = [_CELLS] + ([_JUDGEMENT[board.judgement]] if _JUDGEMENT.get(board.judgement) else [])
     if any(row.source == "published" for row in board.rows) or board.delta_tasks:
         title = board.reference.title if board.reference else ""
         lines += [line.format(title=title) for line in _PUBLISHED]
@@ -72,6 +83,8 @@ def format_cell(cell: Cell | None, marks: Marks) -> str:
         return ""
     if cell.status == "unscored":
         return marks.unscored
+    if cell.status == "no_official":
+        return "no official judgement"
     if cell.status == "published":
         n = f" n={cell.n}" if cell.n else ""
         return f"{cell.pass_at_1:.{PUBLISHED_DECIMALS}f}{n}"
@@ -94,6 +107,8 @@ def display_rows(board: Leaderboard, fmt: str) -> tuple[list[str], list[list[str
     header = ["Model", "Source", "Config"]
     for task in board.tasks:
         header.append(task)
+        if board.judgement == "both":
+            header += [f"{task} official", f"{task} official−ours"]
         if task in board.delta_tasks:
             header.append(f"Δ {task}")
     header.append("Mean")
@@ -103,11 +118,23 @@ def display_rows(board: Leaderboard, fmt: str) -> tuple[list[str], list[list[str
         for task in board.tasks:
             cell = row.cells.get(task)
             line.append(format_cell(cell, marks))
+            if board.judgement == "both":
+                line += _official_columns(cell)
             if task in board.delta_tasks:
                 line.append(format_delta(cell, marks))
         line.append(_format_mean(row))
         body.append(line)
     return header, body
+
+
+def _official_columns(cell: Cell | None) -> list[str]:
+    """--judgement both: the official Pass@1 of our cell, and official minus ours."""
+    if cell is None or cell.status == "published":
+        return ["", ""]
+    if cell.official is None or cell.pass_at_1 is None:
+        return ["-", ""]
+    d = OURS_DECIMALS
+    return [f"{cell.official:.{d}f}", f"{cell.official - cell.pass_at_1:+.{d}f}"]
 
 
 def _format_mean(row: Row) -> str:

@@ -263,3 +263,46 @@ def score_many(
             for i, source in job_owners:
                 verdicts[i] = with_source(verdict, source)
     return [v for v in verdicts if v is not None]
+
+
+def score_both(
+    items: Sequence[ScoreItem],
+    *,
+    pool: ScoringPool | None = None,
+    workers: int | None = None,
+    timeout: float = 10.0,
+    options: CheckerOptions = DEFAULT_OPTIONS,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[list[Verdict], list[Verdict | None]]:
+    """(evalkit's verdicts, the official judgement's) for `items`, in input order.
+
+    Ours are exactly `score_many(items, options=options)`'s. The official judgement (mode "lighteval",
+    lighteval 0.10's math judgement; it has no options) exists for math and integer answers; a choice
+    item's is None. Both sides' sympy jobs go to the pool as one batch, so neither waits for the other's
+    slowest item. `progress(n)` counts items of both sides (2 per math item, 1 per choice item).
+    """
+    report = progress or (lambda n: None)
+    ours, our_jobs, our_owners = plan(items, "evalkit", options)
+    judged = [i for i, item in enumerate(items) if item.answer_type != "choice"]
+    theirs, their_jobs, their_owners = plan([items[i] for i in judged], "lighteval")
+    decided = sum(v is not None for v in ours) + sum(v is not None for v in theirs)
+    if decided:
+        report(decided)
+    jobs = our_jobs + their_jobs
+    owners = our_owners + their_owners
+    if jobs:
+        if pool is None:
+            with ScoringPool(workers) as own:
+                results = own.run(jobs, timeout, lambda j: report(len(owners[j])))
+        else:
+            results = pool.run(jobs, timeout, lambda j: report(len(owners[j])))
+        for job_owners, verdict in zip(our_owners, results[: len(our_jobs)], strict=True):
+            for i, source in job_owners:
+                ours[i] = with_source(verdict, source)
+        for job_owners, verdict in zip(their_owners, results[len(our_jobs) :], strict=True):
+            for i, _ in job_owners:
+                theirs[i] = verdict
+    official: list[Verdict | None] = [None] * len(items)
+    for position, i in enumerate(judged):
+        official[i] = theirs[position]
+    return [v for v in ours if v is not None], official
