@@ -97,6 +97,8 @@ def load_verdicts(path: Path) -> RunVerdicts:
         scoring.checker_version if scoring is not None else recorded or header.config.legacy_checker_version
     )
     mode = scoring.mode if scoring is not None and scoring.mode else "evalkit"
+    # options that are on (strict_thinking), so two scorings with other options are told apart
+    mode += "".join(f", {k}" for k, v in sorted(((scoring.options if scoring else None) or {}).items()) if v)
     return RunVerdicts(
         path=Path(path),
         run_id=header.run_id or folder.path.name,

@@ -134,7 +134,7 @@ CASES = [
     ("score record without text", "score {notext} --workers 1", "completions.jsonl:4: the completion record lacks text"),
     ("score edited config", "score {edited} --workers 1", "config.json was edited"),
     ("score a checkpoint folder", "score {ckpt}", "is not an evalkit run's config.json"),
-    ("score mode", "score {run} --mode strict", "--mode 'strict' is unknown"),
+    ("score mode", "score {run} --mode lighteval", "--mode is gone: every scoring pass now stores the official"),
     ("score bare file without task", "score {half}", "say which task it answers with --task"),
     ("score bare non-UTF-8 file", "score {latin1} --task arith-demo --out {out}", ":2 is not UTF-8 text"),
     ("score workers 0", "score {run} --workers 0", "--workers must be at least 1"),

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from evalkit.core.run_folder import RunFolder
+from evalkit.scoring import CHECKER_VERSION
 
 REPO = Path(__file__).resolve().parents[2]
 FAKE = [sys.executable, "-m", "tests.evalkit.fake_backend"]  # the evalkit CLI + the seeded test backend
@@ -143,7 +144,7 @@ def test_score_rewrites_results_and_merge_combines_shards(tmp_path):
     assert done.returncode == 0, done.stderr
     after = folder.results()
     assert after.metrics == before.metrics and len(folder.scores()) == 12
-    assert after.provenance.scoring.checker_version == after.config.checker_version
+    assert after.provenance.scoring.checker_version == folder.checker().checker_version == CHECKER_VERSION
     assert after.provenance.model_info == before.provenance.model_info  # re-scoring keeps provenance
     done = cli(EVALKIT, "merge", str(folder_path), "--out", str(tmp_path / "m"), "--workers", "1")
     assert done.returncode == 0, done.stderr

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from evalkit.core.types import stable_hash
+from evalkit.scoring import CHECKER_VERSION
 from tests.evalkit.compare_helpers import cli, replay_run
 from tests.evalkit.test_compare_stats import brute_force_p
 
@@ -131,15 +132,15 @@ def test_n_differs_limits_pass_at_k(runs) -> None:
 
 
 def test_checker_difference_is_warned(runs, tmp_path: Path) -> None:
-    rescored = tmp_path / "lighteval"
+    rescored = tmp_path / "strict"
     shutil.copytree(runs["b"], rescored)
-    code, _, err = cli("score", str(rescored), "--mode", "lighteval", "--workers", "1")
+    code, _, err = cli("score", str(rescored), "--strict-thinking", "--workers", "1")
     assert code == 0, err
     doc, err = compare_json(runs["a"], rescored)
-    assert any(
-        w.startswith("checker versions differ (1 (evalkit) vs 1 (lighteval))") for w in doc["warnings"]
-    )
-    assert doc["b"]["checker"] == "1 (lighteval)"
+    v = CHECKER_VERSION
+    expected = f"checker versions differ ({v} (evalkit) vs {v} (evalkit, strict_thinking))"
+    assert any(w.startswith(expected) for w in doc["warnings"]), doc["warnings"]
+    assert doc["b"]["checker"] == f"{v} (evalkit, strict_thinking)"
 
 
 def _edited_copy(source: Path, target: Path, **config_changes) -> Path:

@@ -116,8 +116,8 @@ def test_metrics_values_and_schema():
     m = compute_metrics(_records(TABLE), task="demo", n=4)
     assert set(m) == {
         "task", "n", "num_problems", "complete", "missing_samples", "pass_at_1", "stderr", "ci95",
-        "pass_at_k", "maj_at_k", "truncation_rate", "no_answer_rate", "timeouts", "tokens", "breakdown",
-        "per_problem",
+        "pass_at_k", "maj_at_k", "truncation_rate", "no_answer_rate", "answer_in_thinking_rate", "official",
+        "timeouts", "tokens", "breakdown", "per_problem",
     }  # fmt: skip
     assert json.loads(json.dumps(m)) == m  # results.json stores it as is
     accs = [0.5, 0.25, 1.0, 0.0, 0.5]

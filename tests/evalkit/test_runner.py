@@ -18,6 +18,7 @@ from evalkit.generation import build_requests, completion_record
 from evalkit.merge import merge_runs
 from evalkit.planning import RunOptions, plan_tasks
 from evalkit.runner import run
+from evalkit.scoring import CHECKER_VERSION
 from model_backends.registry import BackendOptions
 from model_backends.replay import create as create_replay
 from tasks import get_task
@@ -80,7 +81,12 @@ def test_pass_at_1_equals_hand_computation(tmp_path):
     assert results.final is True and metrics["complete"] is True
     config = json.loads((folder.path / "config.json").read_text())
     assert config["run_id"] == folder.path.name == results.run_id
-    assert config["checker"] == {"answer_type": "integer"}  # re-scoring needs no task registry
+    assert config["checker"] == {  # re-scoring needs no task registry; the checker is not in the run_id
+        "answer_type": "integer",
+        "checker_version": CHECKER_VERSION,
+        "options": {"strict_thinking": False},
+    }
+    assert "checker_version" not in config["config"]
     assert [p["id"] for p in config["problems"]] == [p.id for p in problems]
     stored = folder.completions()
     assert len(stored) == LIMIT * N

@@ -27,7 +27,6 @@ CONFIG = RunConfig(
     top_p=0.95,
     max_new_tokens=100,
     seed=0,
-    checker_version="1",
 )
 CHECKER = CheckerSpec("integer")
 
