@@ -9,6 +9,10 @@ math-like sentences (inline LaTeX, fractions, equations; no benchmark text), ins
 then a final answer: correct (in varied spellings), wrong, phrase-only, or cut off inside the thinking.
 Golds: AIME/MATH answers from $EVALKIT_DATA_DIR when present (else synthetic); GPQA golds are letters.
 
+Every scoring pass of evalkit also stores the official (lighteval) judgement beside its own verdicts
+(`score_both`), which parses each whole math response with math-verify; the added cost is measured as
+a second timing, "evalkit + official" (`--no-official` skips it).
+
 Plain loop: `math_verify.verify(math_verify.parse(gold), math_verify.parse(response))` per item, single
 process, math-verify's defaults - what a harness gets by calling the library directly.
 Accuracy of both on the labelled real outputs ($EVALKIT_DATA_DIR/checker/real_outputs.jsonl) is
@@ -33,7 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from evalkit.scoring import CHECKER_VERSION, ScoreItem, score_many  # noqa: E402
+from evalkit.scoring import CHECKER_VERSION, ScoreItem, score_both, score_many  # noqa: E402
 
 SUITE = (("aime24", 30, 64, "integer"), ("aime25", 30, 64, "integer"), ("math500", 500, 8, "math"),
          ("gpqa_diamond", 198, 8, "choice"))  # fmt: skip
@@ -155,6 +159,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--timeout", type=float, default=10.0)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--no-official", action="store_true", help="skip the evalkit + official timing")
     args = parser.parse_args()
     logging.getLogger("math_verify").setLevel(logging.ERROR)
 
@@ -173,6 +178,12 @@ def main() -> None:
     t0 = time.perf_counter()
     ours = score_many(items, workers=args.workers, timeout=args.timeout)
     ours_s = time.perf_counter() - t0
+    both_s = official = None
+    if not args.no_official:
+        t0 = time.perf_counter()
+        both_ours, official = score_both(items, workers=args.workers, timeout=args.timeout)
+        both_s = time.perf_counter() - t0
+        assert both_ours == ours, "score_both must give exactly score_many's verdicts"
     t0 = time.perf_counter()
     plain = plain_loop(items)
     plain_s = time.perf_counter() - t0
@@ -186,7 +197,7 @@ def main() -> None:
     reasons = Counter(v.reason for v in ours)
 
     real = _real_outputs(data_dir)
-    real_ours = real_plain = None
+    real_ours = real_plain = real_official = None
     if real:
         real_items = [ScoreItem(r["gold"], r["response"], "math") for r in real]
         real_ours = sum(
@@ -194,6 +205,9 @@ def main() -> None:
             for v, r in zip(score_many(real_items, workers=args.workers), real, strict=True)
         )
         real_plain = sum(p == r["expected"] for p, r in zip(plain_loop(real_items), real, strict=True))
+        if not args.no_official:
+            _, real_judged = score_both(real_items, workers=args.workers)
+            real_official = sum(o.correct == r["expected"] for o, r in zip(real_judged, real, strict=True))
 
     figures = {
         "items": len(items),
@@ -202,6 +216,15 @@ def main() -> None:
         "evalkit_items_per_s": len(items) / ours_s,
         "plain_items_per_s": len(items) / plain_s,
         "speedup": plain_s / ours_s,
+        "evalkit_plus_official_seconds": both_s,
+        "official_added_seconds": both_s - ours_s if both_s is not None else None,
+        "speedup_with_official": plain_s / both_s if both_s else None,
+        "official_reasons": dict(Counter(o.reason for o in official if o is not None)) if official else None,
+        "official_disagreements": (
+            sum(o is not None and o.correct != v.correct for o, v in zip(official, ours, strict=True))
+            if official
+            else None
+        ),
         "verdict_agreement": agree,
         "verdict_agreement_by_type": by_type,
         "evalkit_accuracy_of_load": sum(v.correct for v in ours) / len(items),
@@ -210,15 +233,19 @@ def main() -> None:
         "real_outputs_total": len(real),
         "real_outputs_agreement_evalkit": real_ours,
         "real_outputs_agreement_plain": real_plain,
+        "real_outputs_agreement_official": real_official,
     }
     print(f"{'checker':<22}{'items/s':>10}{'seconds':>10}")
     print(f"{'evalkit score_many':<22}{figures['evalkit_items_per_s']:>10.1f}{ours_s:>10.1f}")
+    if both_s is not None:
+        print(f"{'evalkit + official':<22}{len(items) / both_s:>10.1f}{both_s:>10.1f}")
     print(f"{'plain math-verify':<22}{figures['plain_items_per_s']:>10.1f}{plain_s:>10.1f}")
     print(f"speed-up x{figures['speedup']:.1f}; verdicts agree on {agree}/{len(items)} (by type {by_type})")
     print(f"reasons (evalkit): {dict(reasons)}")
     if real:
         print(
             f"real outputs agreement with labels: evalkit {real_ours}/{len(real)}, plain {real_plain}/{len(real)}"
+            + (f", official {real_official}/{len(real)}" if real_official is not None else "")
         )
 
     now = dt.datetime.now(dt.timezone.utc)
@@ -230,7 +257,7 @@ def main() -> None:
         "versions": {"python": platform.python_version(), "sympy": version("sympy"),
                      "math-verify": version("math-verify"), "checker": CHECKER_VERSION},
         "args": {"limit": args.limit, "workers": args.workers, "timeout": args.timeout,
-                 "data_dir_found": data_dir is not None},
+                 "data_dir_found": data_dir is not None, "official": not args.no_official},
         "figures": figures,
     }  # fmt: skip
     args.out.mkdir(parents=True, exist_ok=True)
