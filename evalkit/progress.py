@@ -151,10 +151,12 @@ class RunProgress:
 def summary_table(rows: list[tuple[str, dict[str, Any]]]) -> Table:
     """One row per (label, results.json dict)."""
     table = Table(title="evalkit results")
-    columns = ("task", "Pass@1 ± stderr", "95% CI", "official Pass@1", "samples", "truncated", "no answer",
-               "in thinking", "status", "run_id")  # fmt: skip
+    # "official": Pass@1 under the official judgement; "in thinking": answers read inside the thinking
+    columns = ("task", "Pass@1 ± stderr", "95% CI", "official", "samples", "truncated", "no answer",
+               "in thinking", "status")  # fmt: skip
     for column in columns:
-        table.add_column(column, overflow="fold")
+        table.add_column(column, overflow="fold", no_wrap=column not in ("task", "status"))
+    table.add_column("run_id", no_wrap=True)
     for folder, results in rows:
         m = results["metrics"]
         lo, hi = m.get("ci95", [float("nan"), float("nan")])
@@ -188,7 +190,7 @@ def print_summary(rows: list[tuple[str, dict[str, Any]]], console: Console | Non
     if console is None:
         console = Console(file=sys.stdout)
         if not console.is_terminal:  # logs and pipes: wide enough that no cell wraps
-            console = Console(file=sys.stdout, width=max(console.width, 120))
+            console = Console(file=sys.stdout, width=max(console.width, 150))
     console.print(summary_table(rows))
     for folder, _ in rows:
         console.print(f"results: {folder}", highlight=False, soft_wrap=True)
