@@ -5,8 +5,9 @@ interrupted from inside (math-verify's SIGALRM works only in a main thread). A f
 cancelled once running, so each worker here gets one job at a time, and one that passes its deadline is
 killed and replaced; its item is scored False with reason "timeout".
 
-Workers come from a forkserver that imported sympy and math-verify once, so replacing a killed worker
-costs a fork, not a fresh interpreter, and forking is safe even if the caller runs threads (torch).
+Workers come from a forkserver that imported sympy and math-verify and built their parsers once
+(preload.py), so a worker, first or replacing a killed one, costs a fork, not a fresh interpreter or
+parser, and forking is safe even if the caller runs threads (torch).
 As with any multiprocessing code, a script calling `score_many` needs an `if __name__ == "__main__":`
 guard (the forkserver imports the main module).
 
@@ -73,7 +74,7 @@ def _worker_main(conn: Connection) -> None:
     # This process exists to judge answers: math-verify's parse warnings are verdicts here, not news, and
     # its stderr is the user's terminal.
     logging.getLogger("math_verify").setLevel(logging.ERROR)
-    run_job(_WARMUP)  # build the LaTeX parser before the first timed job
+    run_job(_WARMUP)  # the parser is built before the first timed job (in the forkserver: a no-op here)
     conn.send(_READY)
     while True:
         try:
@@ -85,7 +86,7 @@ def _worker_main(conn: Connection) -> None:
 
 def _context():
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["evalkit.scoring.verify", "math_verify", "sympy"])
+    ctx.set_forkserver_preload(["evalkit.scoring.preload"])
     return ctx
 
 
