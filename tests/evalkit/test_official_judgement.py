@@ -187,6 +187,12 @@ def test_an_old_style_folder_loads_resumes_and_rescores(folder, tmp_path):
     assert old.scores()[0].official is None  # scores without the new fields read as None
     code, out, err = cli("leaderboard", str(root), "--judgement", "both", "--reference", "none")
     assert code == 0, err
+    assert "| 75.0 [" in out and "| - |" in out  # no official judgement stored: shown as absent
+    code, _, err = cli("report", str(old.path), "--out", str(tmp_path / "rep"))
+    assert code == 0, err
+    assert "none stored" in (tmp_path / "rep" / "report.md").read_text()
+    code, _, err = cli("compare", str(old.path), str(folder.path), "--allow-incomplete")
+    assert code == 0, err
     # the same `evalkit run` (with --out) finds the folder under its old run_id and resumes it
     replay = _replay(tmp_path / "replay.jsonl")
     code, _, err = cli(
@@ -246,3 +252,20 @@ def test_report_lists_the_samples_the_judgements_differ_on(folder, tmp_path):
 
     rendered = "".join(_differences(RunSection(run, samples)))
     assert "<script>" not in rendered and "and 11 more samples" in rendered
+
+
+def test_pool_and_merge_score_both_judgements_with_the_options_given(tmp_path):
+    seeds = [_run(tmp_path, "--seed", str(seed), name=f"seed{seed}") for seed in (0, 1)]
+    code, _, err = cli("pool", *(str(f.path) for f in seeds), "--out", str(tmp_path / "pooled"),
+                       "--strict-thinking", "--workers", "1")  # fmt: skip
+    assert code == 0, err
+    [pooled] = [RunFolder(p) for p in (tmp_path / "pooled").iterdir()]
+    assert pooled.checker().options == {"strict_thinking": True}  # the pooled folder records its options
+    metrics = pooled.results().metrics
+    assert metrics["official"]["pass_at_1"] == pytest.approx(62.5) and metrics["answer_in_thinking_rate"] == 0
+    code, _, err = cli("merge", str(seeds[0].path), "--out", str(tmp_path / "merged"), "--strict-thinking",
+                       "--workers", "1")  # fmt: skip
+    assert code == 0, err
+    [merged] = [RunFolder(p) for p in (tmp_path / "merged").iterdir()]
+    assert merged.results().provenance.scoring.options == {"strict_thinking": True}
+    assert merged.results().metrics["official"]["pass_at_1"] == pytest.approx(62.5)
