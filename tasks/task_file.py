@@ -166,6 +166,13 @@ def load_task_file(path: str | Path) -> Task:
             f"{file}: key 'name' = {doc['name']!r} must be letters, digits and _ . + - (no spaces or "
             'slashes: it names run folders and table rows); e.g. name = "my-algebra"'
         )
+    from tasks import SUITES, TASK_NAMES
+
+    if name in TASK_NAMES or name in SUITES:
+        raise TaskFileError(
+            f"{file}: key 'name' = {name!r} is a built-in task or suite (its published numbers and results "
+            "would mix with yours); choose another name"
+        )
     n = doc.get("n", 1)
     if n < 1:
         raise TaskFileError(f"{file}: key 'n' must be at least 1, got {n}; e.g. n = 8")
@@ -206,6 +213,7 @@ def load_task_file(path: str | Path) -> Task:
         read_rows=lambda data_dir: spec.rows(),
         to_problem=spec.to_problem,
         local_file=None,
+        hub=source.spec if source.path is None else None,
         make_view=spec.make_view if shuffle else None,
         default_prompt=default,
         private=doc.get("private", False),

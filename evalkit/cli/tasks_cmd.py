@@ -90,7 +90,8 @@ def _task_file_status(path: Path) -> tuple[str, str, str, str, str]:
 
     try:
         task = load_task_file(path)
-        count = str(len(task.load()))
+        # Local data is counted; Hub data is not fetched just to list it.
+        count = "— (Hub data, not fetched to list it)" if task.hub else str(len(task.load()))
     except EvalkitError as exc:
         return path.stem, "—", "—", "—", f"BROKEN: {exc}"
     return task.name, count, str(task.default_n), task.answer_type, str(path)

@@ -222,3 +222,8 @@ def test_parquet_without_pyarrow_is_one_line_naming_the_fix(tmp_path, monkeypatc
     monkeypatch.setitem(sys.modules, "pyarrow", None)  # import pyarrow -> ImportError
     message = _error(tmp_path / "task.toml")
     assert "needs pyarrow" in message and "pip install pyarrow" in message
+
+
+def test_a_task_file_cannot_take_a_built_in_name(tmp_path):
+    message = _error(write(tmp_path, BASE.replace('"my-algebra"', '"aime24"')))
+    assert "key 'name' = 'aime24' is a built-in task or suite" in message and "choose another name" in message
