@@ -191,10 +191,13 @@ def test_baseline_contexts_span_prompt_to_last_step(prompt, top, grid, count, wa
 def test_budget_allows_what_fits_and_records_what_it_skips():
     from benchmarks.engine_bench.budget import Budget
 
-    budget = Budget(seconds=100.0)
+    now = [1000.0]
+    budget = Budget(seconds=100.0, clock=lambda: now[0])
     assert budget.allows("small", 10.0) and budget.skipped == []
+    now[0] += 5.0
     assert not budget.allows("large", 1000.0)
-    assert budget.skipped[0]["stage"] == "large" and 90 < budget.skipped[0]["seconds_left"] <= 100
+    assert budget.skipped == [{"stage": "large", "estimated_seconds": 1000.0, "seconds_left": 95.0}]
+    assert budget.allows("medium", 95.0) and not budget.allows("just over", 95.1)
     assert Budget(None).allows("anything", 1e9)
 
 
