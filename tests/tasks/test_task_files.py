@@ -227,3 +227,24 @@ def test_parquet_without_pyarrow_is_one_line_naming_the_fix(tmp_path, monkeypatc
 def test_a_task_file_cannot_take_a_built_in_name(tmp_path):
     message = _error(write(tmp_path, BASE.replace('"my-algebra"', '"aime24"')))
     assert "key 'name' = 'aime24' is a built-in task or suite" in message and "choose another name" in message
+
+
+def test_hub_data_is_loaded_at_its_pinned_revision_and_split(tmp_path, monkeypatch):
+    import sys
+    import types
+
+    calls = []
+
+    def load_dataset(repo, split, revision):
+        calls.append((repo, split, revision))
+        return [{"qid": "h1", "question": "1+1?", "final": "2"}]
+
+    toml = BASE.replace('"rows.jsonl"', '"hub:someone/algebra@0123abcd"\nsplit = "test"')
+    (tmp_path / "task.toml").write_text(toml)
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setitem(sys.modules, "datasets", types.SimpleNamespace(load_dataset=load_dataset))
+    task = load_task_file(tmp_path / "task.toml")
+    assert [(p.id, p.gold) for p in task.load()] == [("h1", "2")]
+    assert calls == [("someone/algebra", "test", "0123abcd")] and task.hub == "hub:someone/algebra@0123abcd"
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert "offline mode is set" in _error(tmp_path / "task.toml")
