@@ -120,6 +120,7 @@ def plan_tasks(options: RunOptions, tasks: Sequence[Task]) -> list[TaskPlan]:
             max_new_tokens=options.max_new_tokens,
             seed=options.seed,
             limit=limit,  # a limit covering every problem is no limit: same run, same run_id
+            task_definition=task.definition,
         )
         config, folder = find_folder(config, options)
         folder.check_compatible(config)
