@@ -166,9 +166,12 @@ def summary_table(rows: list[tuple[str, dict[str, Any]]]) -> Table:
             if results.get("final")
             else f"[bold red]INCOMPLETE[/] ({m.get('missing_samples')} missing)"
         )
-        mode = ((results.get("provenance") or {}).get("scoring") or {}).get("mode", "evalkit")
+        scoring = (results.get("provenance") or {}).get("scoring") or {}
+        mode = scoring.get("mode", "evalkit")
         if mode != "evalkit":
             status += f" ({mode} judgement)"
+        if (scoring.get("options") or {}).get("strict_thinking"):
+            status += " (strict thinking)"
         official = m.get("official")  # None: choice tasks, folders scored before it was stored
         in_thinking = m.get("answer_in_thinking_rate")
         table.add_row(

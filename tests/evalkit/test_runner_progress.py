@@ -64,3 +64,26 @@ def test_summary_marks_incomplete_runs():
     assert (
         "INCOMPLETE (1 missing)" in text and "3/4" in text and "50.00 ± 5.00" in text and "final" not in text
     )
+
+
+def test_summary_shows_the_official_pass_at_1_and_the_no_answer_and_in_thinking_rates():
+    metrics = {
+        "task": "aime24", "n": 2, "num_problems": 1, "pass_at_1": 50.0, "stderr": 0.0, "ci95": [50.0, 50.0],
+        "no_answer_rate": 12.5, "answer_in_thinking_rate": 37.5, "official": {"pass_at_1": 75.0},
+        "per_problem": [{"samples": 2}],
+    }  # fmt: skip
+    strict = {"scoring": {"options": {"strict_thinking": True}}}
+    old = {k: v for k, v in metrics.items() if k not in ("official", "answer_in_thinking_rate")}
+    console = Console(file=io.StringIO(), width=200)
+    console.print(
+        summary_table(
+            [
+                ("results/a", {"final": True, "metrics": metrics, "provenance": strict}),
+                ("results/b", {"final": True, "metrics": old}),
+            ]  # fmt: skip
+        )
+    )
+    new_row, old_row = [line for line in console.file.getvalue().splitlines() if "aime24" in line]
+    cells = [c.strip() for c in new_row.split("│")]
+    assert "75.00" in cells and "12.5%" in cells and "37.5%" in cells and "final (strict thinking)" in cells
+    assert [c.strip() for c in old_row.split("│")].count("-") == 2  # scored before: no official, no rate
