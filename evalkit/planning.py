@@ -143,7 +143,8 @@ def model_identity(
     """(model, model_revision) for the RunConfig; a missing local path is a user error.
 
     A local folder is named by its folder name and identified by its content hash (evalkit.core.identity,
-    the same hash the backends report), so the same checkpoint at another path gives the same run_id.
+    the same hash the backends report), so the same checkpoint at another path gives the same run_id; a
+    single-file checkpoint (hf: a GGUF file) likewise by its file name and the sha256 of its bytes.
     """
     if backend == "replay":
         if not from_file:
@@ -157,8 +158,18 @@ def model_identity(
     local = Path(model).expanduser()
     if local.is_dir():
         return local.resolve().name, revision or content_hash(local)
+    if backend == "hf" and local.is_file():  # a single-file checkpoint (GGUF); the backend checks its form
+        try:
+            return local.name, revision or content_hash(local)
+        except OSError as err:
+            raise EvalkitError(
+                f"--model {model}: cannot read it ({err.strerror or err}); check the file's permissions"
+            ) from None
     if backend in ("sambay", "hf", "vllm") and (local.exists() or looks_like_path(model)):
+        if backend == "hf" and local.name.lower().endswith(".gguf"):
+            raise EvalkitError(f"--model {model}: no such file; pass the path of an existing .gguf file")
+        also = ", a .gguf file" if backend == "hf" else ""
         raise EvalkitError(
-            f"--model {model}: no such folder; pass a checkpoint folder with config.json or a Hub id"
+            f"--model {model}: no such folder; pass a checkpoint folder with config.json{also} or a Hub id"
         )
     return model, revision or "none"
