@@ -138,7 +138,7 @@ class HFBackend:
         import transformers
 
         config = self.model.config
-        local = Path(self.options.model)
+        local = Path(self.options.model).expanduser()
         return {
             "backend": self.name,
             "model": self.options.model,

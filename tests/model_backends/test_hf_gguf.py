@@ -133,3 +133,9 @@ def test_evalkit_run_of_a_bad_gguf_file_exits_2_with_one_line(tmp_path, write, m
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2 and len(lines) == 1 and message in lines[0], done.stderr
     assert not out.exists()
+
+
+def test_a_gguf_path_under_home_is_expanded_for_loading_and_naming(gguf_file, monkeypatch):
+    monkeypatch.setenv("HOME", str(gguf_file.parent))
+    info = make_backend("hf", BackendOptions(model=f"~/{gguf_file.name}")).model_info()
+    assert (info["revision"], info["local_path"]) == (content_hash(gguf_file), str(gguf_file.resolve()))
