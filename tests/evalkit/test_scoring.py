@@ -62,7 +62,7 @@ def test_reasons_and_extracted(response, answer_type, reason, extracted):
     ],
 )
 def test_find_boxes(text, boxes):
-    assert [content for _, _, content in find_boxes(text)] == boxes
+    assert [box.content for box in find_boxes(text)] == boxes
 
 
 def test_thinking_region_and_joined_boxes():

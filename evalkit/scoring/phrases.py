@@ -1,0 +1,292 @@
+"""Answers stated in words: a final "answer is ..." / "Final Answer: ..." / "**Answer:**" phrase and the
+value it states, or an answer region that is one short expression (EVAL_PROTOCOL.md). Pure string work.
+
+Every pattern here is bounded (fixed-width runs like `\\s{0,3}`, no nested quantifiers), and the text
+after a phrase is read at most `_TAIL` characters far, so a 30K-character completion stays one pass.
+"""
+
+from __future__ import annotations
+
+import re
+
+_TAIL = 400  # characters read after a phrase
+_SHORT = 60  # the longest answer region taken whole as "one short expression"
+
+# "answer is", "final answer:", "answer to this problem is", "**Answer:**", "**Final Answer**" + line break.
+_PHRASE = re.compile(
+    r"(?:\bfinal\s{1,3}answer|\banswer(?:\s{1,3}to\s{1,3}(?:this|the)\s{1,3}(?:problem|question))?)"
+    r"(?:\s{0,3}\*{0,2}\s{0,3}(?:is\b|:|=)|\*{0,2}\s{0,3}\*{0,2}:)"
+    r"|\bfinal\s{1,3}answer\*{0,2}[ \t]{0,3}(?=\n)|\*\*answer\*\*[ \t]{0,3}(?=\n)|#{1,4}[ \t]{0,2}answer[ \t]{0,3}(?=\n)",
+    re.IGNORECASE,
+)
+# Text after a stated answer that takes it back ("the answer is 5. Wait, no - it's 7").
+_CORRECTION = re.compile(
+    r"\b(?:wait|hmm+|actually|oops|mistake|mistaken|wrong|incorrect|correction|erratum|scratch that|"
+    r"on second thought|not quite|recheck|re-check|reconsider|redo|let me re)|\bno\s{0,2}[,—–-]|"
+    r"\bno\s{0,2}\.",
+    re.IGNORECASE,
+)
+_MATH_SPANS = (("$$", "$$"), ("\\[", "\\]"), ("\\(", "\\)"), ("$", "$"))
+_PROSE_WORD = re.compile(r"(?<![\\a-zA-Z])[a-zA-Z]{2,}(?![a-zA-Z])")
+# Lower-case words that may stand in an expression: functions, units, list words, number words.
+_EXPRESSION_WORDS = frozenset(
+    [
+        "sin",
+        "cos",
+        "tan",
+        "cot",
+        "sec",
+        "csc",
+        "log",
+        "ln",
+        "exp",
+        "lim",
+        "max",
+        "min",
+        "gcd",
+        "lcm",
+        "mod",
+        "pi",
+        "inf",
+        "infty",
+        "sqrt",
+        "arcsin",
+        "arccos",
+        "arctan",
+        "and",
+        "or",
+        "cm",
+        "mm",
+        "km",
+        "m",
+        "in",
+        "ft",
+        "yd",
+        "mi",
+        "kg",
+        "lb",
+        "oz",
+        "ml",
+        "hr",
+        "min",
+        "sec",
+        "mph",
+        "deg",
+        "degrees",
+        "degree",
+        "inches",
+        "inch",
+        "feet",
+        "foot",
+        "meters",
+        "meter",
+        "metres",
+        "units",
+        "unit",
+        "square",
+        "sq",
+        "cubic",
+        "dollars",
+        "dollar",
+        "cents",
+        "cent",
+        "hours",
+        "hour",
+        "minutes",
+        "minute",
+        "seconds",
+        "second",
+        "days",
+        "day",
+        "weeks",
+        "years",
+        "year",
+        "ways",
+        "people",
+        "students",
+        "points",
+        "grade",
+        "grams",
+        "pounds",
+        "miles",
+        "zero",
+        "one",
+        "two",
+        "three",
+        "four",
+        "five",
+        "six",
+        "seven",
+        "eight",
+        "nine",
+        "ten",
+        "eleven",
+        "twelve",
+        "thirteen",
+        "fourteen",
+        "fifteen",
+        "sixteen",
+        "seventeen",
+        "eighteen",
+        "nineteen",
+        "twenty",
+        "thirty",
+        "forty",
+        "fifty",
+        "sixty",
+        "seventy",
+        "eighty",
+        "ninety",
+        "hundred",
+        "st",
+        "nd",
+        "rd",
+        "th",
+    ]
+)
+# A copula inside a stated sentence: "The largest $n$ is 34" -> the value after it.
+_COPULA = re.compile(r"\s(?:is|are|was|equals|=|be)\s", re.IGNORECASE)
+# Where a stated value ends and its explanation begins: "5, since ...", "$5$ because ...", "5 (the sum)".
+_EXPLAINED = re.compile(r"(?:,\s|\s(?:because|since|as|which|where)\s|\s\()", re.IGNORECASE)
+_STOPWORDS = frozenset(
+    [
+        "is",
+        "so",
+        "we",
+        "it",
+        "of",
+        "to",
+        "be",
+        "an",
+        "at",
+        "by",
+        "if",
+        "on",
+        "as",
+        "no",
+        "do",
+        "my",
+        "me",
+        "us",
+    ]
+)
+
+
+def _strip_decoration(s: str) -> str:
+    previous = None
+    while previous != s:
+        previous = s
+        s = s.strip().strip("*").strip()
+        s = re.sub(r"^(?:\\textbf|\\mathbf)\{([^{}]*)\}$", r"\1", s)
+        if s.endswith((".", ",", ";", ":", "!")):
+            s = s[:-1]
+    return s
+
+
+def _math_span(text: str) -> tuple[str, int] | None:
+    """`text` starting with one math span: (its content, the index after it)."""
+    for left, right in _MATH_SPANS:
+        if text.startswith(left):
+            close = text.find(right, len(left))
+            while close > 0 and right == "$" and text[close - 1] == "\\":  # `\$` is a dollar sign
+                close = text.find(right, close + 1)
+            if close > len(left):
+                return text[len(left) : close].strip(), close + len(right)
+            return None
+    return None
+
+
+def _only_units(rest: str) -> bool:
+    """Nothing, or at most three unit-like words ("cm", "square units") after a value."""
+    words = rest.split()
+    return len(words) <= 3 and all(w.strip("^23{}²³.").lower() in _EXPRESSION_WORDS for w in words)
+
+
+def is_expression(s: str, limit: int = _SHORT) -> bool:
+    """A math expression, not prose: short, one line, its words only names, functions, units, number words."""
+    s = s.strip()
+    if not s or len(s) > limit or "\n" in s:
+        return False
+    bare = re.sub(r"\\(?:text|mathrm|textrm|mbox|textbf|mathbf)\s*\{([^{}]*)\}", r" \1 ", s)
+    bare = re.sub(r"\\[a-zA-Z]+", " ", bare)
+    for word in _PROSE_WORD.findall(bare):
+        lower = word.lower()
+        if lower in _STOPWORDS or (len(word) > 2 and lower not in _EXPRESSION_WORDS):
+            return False
+    if re.search(r"[?!]|\.\s", s):  # a sentence
+        return False
+    return bool(re.search(r"[0-9a-zA-Z\\]", s))
+
+
+def _one_sentence(text: str) -> tuple[str, int]:
+    """The sentence `text` starts with (up to a full stop that is not a decimal point, or a line end)."""
+    m = re.search(r"\.(?=\s|$)|\n", text)
+    end = m.start() if m else len(text)
+    return text[:end], end
+
+
+def _value_of(text: str, allow_copula: bool = True) -> tuple[str, int] | None:
+    """The value a phrase states at the start of `text`: (value, index after it) or None (prose)."""
+    lead = len(text) - len(text.lstrip(" \t*:"))
+    text_l = text[lead:]
+    if text_l.startswith("\n"):  # across a line break (at most one blank line)
+        stripped = text_l.lstrip("\n \t*")
+        if len(text_l) - len(stripped) > 8:
+            return None
+        lead += len(text_l) - len(stripped)
+        text_l = stripped
+    span = _math_span(text_l)
+    if span is not None:
+        content, after = span
+        rest, rest_end = _one_sentence(text_l[after:])
+        if content and (_only_units(_strip_decoration(rest)) or _EXPLAINED.match(rest)):
+            return content, lead + after + rest_end
+        return None
+    sentence, end = _one_sentence(text_l)
+    candidate = _strip_decoration(sentence)
+    if is_expression(candidate):
+        return candidate, lead + end
+    cut = _EXPLAINED.search(candidate)
+    if cut and is_expression(_strip_decoration(candidate[: cut.start()]), 40):
+        return _strip_decoration(candidate[: cut.start()]), lead + end
+    if allow_copula:
+        copulas = list(_COPULA.finditer(sentence))
+        if copulas:
+            last = copulas[-1]
+            inner = _value_of(sentence[last.end() :] + text_l[end:], allow_copula=False)
+            if inner is not None:
+                return inner[0], lead + last.end() + inner[1]
+    return None
+
+
+def corrected(after: str) -> bool:
+    """The text after a stated answer takes it back or goes on reasoning ("Wait, no ...")."""
+    return bool(_CORRECTION.search(after))
+
+
+def phrase_answer(region: str) -> str | None:
+    """The value stated by the final answer phrase; None if it states none or is taken back after."""
+    matches = list(_PHRASE.finditer(region))
+    if not matches:
+        return None
+    m = matches[-1]
+    tail = region[m.end() : m.end() + _TAIL]
+    found = _value_of(tail)
+    if found is None:
+        return None
+    value, end = found
+    if corrected(region[m.end() + end :]):
+        return None
+    return value.strip() or None
+
+
+def short_expression(region: str) -> str | None:
+    """The answer region itself when it is one short expression ("-5", "$9$", "\\[ 9 \\]", "1,000.99")."""
+    s = _strip_decoration(region)
+    span = _math_span(s)
+    if span is not None and not _strip_decoration(s[span[1] :]):
+        s = span[0]
+    s = _strip_decoration(s)
+    if "$" in s.replace("\\$", "") or not is_expression(s):
+        return None
+    return s
