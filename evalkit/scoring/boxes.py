@@ -15,7 +15,9 @@ _PLACEHOLDER = re.compile(
     r"^\[?\s*(?:your\s+)?(?:final\s+)?(?:answer|ans|\.\.\.|\\ldots)(?:\s+here)?\s*\]?$", re.IGNORECASE
 )
 # Between two boxes that together form one answer ("\boxed{2} and \boxed{3}"): only glue, no words.
-_BOX_GLUE = re.compile(r"^(?:\s|\$|\\\)|\\\(|\\\]|\\\[|,|;|\\quad|\\qquad|\\,|and|or|&)*$")
+_BOX_GLUE = re.compile(
+    r"^(?:\s|\$|\\\)|\\\(|\\\]|\\\[|,|;|\\quad|\\qquad|\\,|and|or|&|\\text\{|\\mbox\{|\})*$"
+)
 # `\boxed` / `\fbox`, and `boxed{` written without its backslash (not inside a longer word).
 _BOX_COMMAND = re.compile(r"\\(?:boxed|fbox)(?![a-zA-Z])|(?<![a-zA-Z\\])boxed(?=\s?\{)")
 _TAGS = ("boxed", "answer")

@@ -26,7 +26,7 @@ _PHRASE_LETTER = re.compile(
 )
 # A response that is only the letter or starts with it: "D", "(C)", "D. because ...", "**B**", '"C"'.
 _LEADING_LETTER = re.compile(
-    rf"^[\s*#]{{0,6}}(?:\(([{_LETTER}])\)|[{_QUOTES}]([{_LETTER}])[{_QUOTES}]|([{_LETTER}])(?=\s{{0,2}}$|[.:)]|\*\*|\s{{0,2}}\n))"
+    rf"^[\s*#]{{0,6}}(?:\(([{_LETTER}])\)|[{_QUOTES}]([{_LETTER}])[{_QUOTES}]|([{_LETTER}])(?=\s{{0,2}}$|[.:)]|\*\*(?![a-zA-Z])|\s{{0,2}}\n))"
 )
 
 

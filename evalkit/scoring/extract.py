@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from evalkit.scoring.boxes import find_boxes, glued_group, join_contents, last_boxed
 from evalkit.scoring.choice import box_letter, choice_answer
-from evalkit.scoring.phrases import corrected, is_expression, phrase_answer, short_expression
+from evalkit.scoring.phrases import corrected, phrase_answer, short_expression
 
 __all__ = ["Extraction", "answer_region", "extract", "find_boxes", "last_boxed"]
 
@@ -56,13 +56,19 @@ def answer_region(response: str) -> str | None:
     return region
 
 
+_TAG_LIMIT = 100  # an `<answer>` tag's content up to this long, one sentence, is the answer itself
+
+
 def _tag_answer(content: str) -> str | None:
-    """An `<answer>` tag's content: a phrase inside it, else the content when it is an expression."""
+    """An `<answer>` tag's content: a phrase inside it, else the content itself when short (a word such
+    as `Evelyn` is an answer here: the tag says so), never a paragraph."""
     found = phrase_answer(content) or short_expression(content)
     if found:
         return found
-    content = content.strip().strip("$").strip()
-    return content if is_expression(content, 120) else None
+    content = content.strip().strip("$").strip().rstrip(".").strip()
+    if len(content) > _TAG_LIMIT or "\n" in content or re.search(r"[.!?]\s", content):
+        return None
+    return content or None
 
 
 def _math_answer(region: str) -> str | None:

@@ -22,7 +22,7 @@ _TEXT_UNIT = re.compile(
 )
 # Any short text after a value at the end of an answer is its unit: `12 \text{ square feet}`, `3\mathrm{ km}`.
 _TRAILING_TEXT = re.compile(
-    r"(?<=[\d}).])\s*\\(?:text|mbox|mathrm|textnormal|textrm)\s*\{\s*[a-zA-Z][a-zA-Z ]{1,25}\}"
+    r"(?<=[\d}).])\s*\\(?:text|mbox|mathrm|textnormal|textrm)\s*\{\s*[a-zA-Z][a-zA-Z /]{1,25}\}"
     r"(?:\s*\^\s*\{?[23]\}?)?\s*$"
 )
 _BARE_UNIT = re.compile(

@@ -13,7 +13,7 @@ _TAIL = 400  # characters read after a phrase
 _SHORT = 60  # the longest answer region taken whole as "one short expression"
 
 # "answer is", "final answer:", "answer to this problem is", "**Answer:**", "**Final Answer**" + line break.
-_PHRASE = re.compile(
+ANSWER_PHRASE = re.compile(
     r"(?:\bfinal\s{1,3}answer|\banswer(?:\s{1,3}to\s{1,3}(?:this|the)\s{1,3}(?:problem|question))?)"
     r"(?:\s{0,3}\*{0,2}\s{0,3}(?:is\b|:|=)|\*{0,2}\s{0,3}\*{0,2}:)"
     r"|\bfinal\s{1,3}answer\*{0,2}[ \t]{0,3}(?=\n)|\*\*answer\*\*[ \t]{0,3}(?=\n)|#{1,4}[ \t]{0,2}answer[ \t]{0,3}(?=\n)",
@@ -21,7 +21,7 @@ _PHRASE = re.compile(
 )
 # Text after a stated answer that takes it back ("the answer is 5. Wait, no - it's 7").
 _CORRECTION = re.compile(
-    r"\b(?:wait|hmm+|actually|oops|mistake|mistaken|wrong|incorrect|correction|erratum|scratch that|"
+    r"\b(?:wait|actually|oops|mistake|mistaken|wrong|incorrect|correction|erratum|scratch that|"
     r"on second thought|not quite|recheck|re-check|reconsider|redo|let me re)|\bno\s{0,2}[,—–-]|"
     r"\bno\s{0,2}\.",
     re.IGNORECASE,
@@ -225,8 +225,10 @@ def _one_sentence(text: str) -> tuple[str, int]:
     return text[:end], end
 
 
-def _value_of(text: str, allow_copula: bool = True) -> tuple[str, int] | None:
-    """The value a phrase states at the start of `text`: (value, index after it) or None (prose)."""
+def _value_of(text: str, allow_copula: bool) -> tuple[str, int] | None:
+    """The value a phrase states at the start of `text`: (value, index after it) or None (prose).
+    `allow_copula`: after a heading ("Final Answer: The largest $n$ is 34") the sentence restates the
+    question and the value follows its last "is"; after "the answer is" the value comes first."""
     lead = len(text) - len(text.lstrip(" \t*:"))
     text_l = text[lead:]
     if text_l.startswith("\n"):  # across a line break (at most one blank line)
@@ -266,12 +268,13 @@ def corrected(after: str) -> bool:
 
 def phrase_answer(region: str) -> str | None:
     """The value stated by the final answer phrase; None if it states none or is taken back after."""
-    matches = list(_PHRASE.finditer(region))
+    matches = list(ANSWER_PHRASE.finditer(region))
     if not matches:
         return None
     m = matches[-1]
     tail = region[m.end() : m.end() + _TAIL]
-    found = _value_of(tail)
+    heading = not re.search(r"(?:is|=)$", m.group(0), re.IGNORECASE)
+    found = _value_of(tail, allow_copula=heading)
     if found is None:
         return None
     value, end = found
@@ -281,12 +284,15 @@ def phrase_answer(region: str) -> str | None:
 
 
 def short_expression(region: str) -> str | None:
-    """The answer region itself when it is one short expression ("-5", "$9$", "\\[ 9 \\]", "1,000.99")."""
+    """The answer region itself when it is one short expression ("-5", "$9$", "\\[ 9 \\]", "1,000.99"):
+    a number or LaTeX, never a lone word ("OK") or letter."""
+    if len(region) > 4 * _SHORT and len(region.strip()) > 4 * _SHORT:
+        return None
     s = _strip_decoration(region)
     span = _math_span(s)
     if span is not None and not _strip_decoration(s[span[1] :]):
         s = span[0]
     s = _strip_decoration(s)
-    if "$" in s.replace("\\$", "") or not is_expression(s):
+    if "$" in s.replace("\\$", "") or not is_expression(s) or not re.search(r"[\d\\]", s):
         return None
     return s
