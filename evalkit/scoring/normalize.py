@@ -28,6 +28,9 @@ _TRAILING_TEXT = re.compile(
 _BARE_UNIT = re.compile(
     rf"(?<=[\d}}])\s+(?:(?:square|sq|cubic)\s+)?(?:{_UNIT_WORDS})\b(?:\^\{{?[23]\}}?)?\.?$"
 )
+_PERCENT_WORD = re.compile(r"(?<=[\d}])\s?(?:\\text\{\s?)?(?:percent|pct)\b\}?")
+# A unit written against its number: 1,000.99m², 12cm, 3km
+_GLUED_UNIT = re.compile(r"(?<=\d)(?:(?:m|cm|mm|km|ft|in)\^[23]|cm|mm|km|kg|ft|mph|ml)$")
 _CURRENCY = re.compile(r"€|£|¥|\\euro|\\texteuro|\\pounds|\\yen|\b(?:USD|EUR|GBP)\b")
 # 12th, 12^{th}, 12^{\mathrm{th}}, 21^\text{st}: the number
 _ORDINAL = re.compile(
@@ -37,7 +40,9 @@ _ORDINAL = re.compile(
 _LIST_WORD = re.compile(
     r"\\(?:text|mbox|mathrm|textrm)\s*\{\s*,?\s*(?:and|or|,)\s*\}|\\q?quad|(?<=[\d}])\s+(?:and|or)\s+(?=[-\d\\(a-zA-Z])"
 )
-_THOUSANDS = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?|-?\d{1,3}(?: \d{3})+(?:\.\d+)?")
+_THOUSANDS = re.compile(r"-?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?|-?[1-9]\d{0,2}(?: \d{3})+(?:\.\d+)?")
+_COMMA_DECIMAL = re.compile(r"-?\d+,\d+")
+_POINT_DECIMAL = re.compile(r"-?\d*\.\d+")
 _SIMPLE_LHS = re.compile(r"^\s*(?:[a-zA-Z]|\\[a-zA-Z]+)(?:_\{?[\w]+\}?)?(?:\([a-z]\))?\s*$")
 _NUMBER_WORDS = {
     w: i
@@ -114,8 +119,10 @@ def clean(answer: str) -> str:
     )
     s = re.sub(r"\\+$", "", s.strip())  # a trailing backslash (`5\`) left from a line break
     s = re.sub(r"(?<!\\)\\ ", " ", s)  # a LaTeX space `\ `, not the row break `\\` before a space
-    s = s.replace("{,}", ",").replace("\\$", "").replace("\\dots", "\\ldots")
+    s = re.sub(r"\s?\{\s?,\s?\}\s?|,\s?\\!\s?", ",", s)  # 10{,}000, 14 {, }916, 11,\! 111
+    s = s.replace("\\$", "").replace("$", "").replace("\\dots", "\\ldots")  # `$` left: math mode
     s = s.replace("²", "^2").replace("³", "^3")
+    s = _PERCENT_WORD.sub("\\%", s)
     s = _CURRENCY.sub("", s)
     s = re.sub(r"\^\s*\{?\\circ\}?", "", s)  # 336^\circ, 336^{\circ}
     s = re.sub(r"\\(?:text|mbox)\{\s*°?\s*\}", "", s).replace("°", "")
@@ -124,6 +131,7 @@ def clean(answer: str) -> str:
     s = _TEXT_UNIT.sub("", s)
     s = _TRAILING_TEXT.sub("", s)
     s = _BARE_UNIT.sub("", s)
+    s = _GLUED_UNIT.sub("", s)
     s = re.sub(r"(?<![\\a-zA-Z])pi(?![a-zA-Z])", r"\\pi", s)  # plain-text pi/2
     s = s.strip().strip("$").strip()
     s = re.sub(r"\.$", "", s)
@@ -175,9 +183,10 @@ def canonical_key(answer: str) -> str:
     s = strip_simple_lhs(clean(answer))
     s = _unwrap_text(s)
     s = s.replace("\\%", "").replace("%", "")
+    if _THOUSANDS.fullmatch(s.strip()):  # `x = 1,000` (not `32, 349`, a list)
+        s = s.replace(",", "").replace(" ", "")
     s = re.sub(r"\s+", "", s)
     s = re.sub(r"^\((\w)\)$", r"\1", s)  # (C) -> C
-    s = re.sub(r"(?<=\d),(?=\d{3}(?!\d))", "", s) if re.fullmatch(r"-?\d{1,3}(,\d{3})+(\.\d+)?", s) else s
     s = re.sub(r"\\frac(\d)(\d)", r"\\frac{\1}{\2}", s)
     number = as_number(s)
     if number is not None:
@@ -228,4 +237,15 @@ def as_integer(answer: str) -> int | None:
     number = as_number(s)
     if number is not None and number.denominator == 1:
         return int(number)
+    return None
+
+
+def decimal_comma_value(gold: str, pred: str) -> tuple[Fraction, Fraction] | None:
+    """`1000,99` against `1000.99`, `0,111` against `0.111`: one side a decimal comma (not a thousands
+    group, which `clean` already read), the other a decimal point. Both values; None otherwise."""
+    g, p = clean(gold), clean(pred)
+    if _COMMA_DECIMAL.fullmatch(p) and _POINT_DECIMAL.fullmatch(g):
+        return Fraction(g), Fraction(p.replace(",", "."))
+    if _COMMA_DECIMAL.fullmatch(g) and _POINT_DECIMAL.fullmatch(p):
+        return Fraction(g.replace(",", ".")), Fraction(p)
     return None

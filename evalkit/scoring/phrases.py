@@ -16,7 +16,8 @@ _SHORT = 60  # the longest answer region taken whole as "one short expression"
 ANSWER_PHRASE = re.compile(
     r"(?:\bfinal\s{1,3}answer|\banswer(?:\s{1,3}to\s{1,3}(?:this|the)\s{1,3}(?:problem|question))?)"
     r"(?:\s{0,3}\*{0,2}\s{0,3}(?:is\b|:|=)|\*{0,2}\s{0,3}\*{0,2}:)"
-    r"|\bfinal\s{1,3}answer\*{0,2}[ \t]{0,3}(?=\n)|\*\*answer\*\*[ \t]{0,3}(?=\n)|#{1,4}[ \t]{0,2}answer[ \t]{0,3}(?=\n)",
+    r"|\bfinal\s{1,3}answer\*{0,2}[ \t]{0,3}(?=\n)|\*\*answer\*\*[ \t]{0,3}(?=\n)|#{1,4}[ \t]{0,2}answer[ \t]{0,3}(?=\n)"
+    r"|\banswer[ \t]{0,3}(?=\$|\\\[|\\\()",  # "Answer $9$", "Answer \\[ 9 \\]"
     re.IGNORECASE,
 )
 # Text after a stated answer that takes it back ("the answer is 5. Wait, no - it's 7").
@@ -172,6 +173,9 @@ _STOPWORDS = frozenset(
 )
 
 
+_NUMBER = re.compile(r"(?<![\w.,])-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?![\w,]|\.\d)")
+
+
 def _strip_decoration(s: str) -> str:
     previous = None
     while previous != s:
@@ -258,6 +262,10 @@ def _value_of(text: str, allow_copula: bool) -> tuple[str, int] | None:
             inner = _value_of(sentence[last.end() :] + text_l[end:], allow_copula=False)
             if inner is not None:
                 return inner[0], lead + last.end() + inner[1]
+        else:  # "Final Answer: Jane started growing Sphere 3 hours ago": its one number
+            numbers = _NUMBER.findall(sentence)
+            if len(numbers) == 1 and "$" not in sentence.replace(f"${numbers[0]}$", ""):
+                return numbers[0], lead + end
     return None
 
 

@@ -55,7 +55,7 @@ SELFCHECK = [
     ("10000", r"So the number of integers is $\boxed{10{,}000}$.", "math", True),
     ("10000", r"So the number of integers is $\boxed{10\,000}$.", "math", True),
     ("1000000", r"\[\boxed{1\ 000\ 000}\]", "math", True),
-    ("3.5", r"The mean is $\boxed{3,5}$.", "math", False),
+    ("3.5", r"The mean is $\boxed{3,5}$.", "math", True),  # a decimal comma against a decimal gold
     ("35", r"The mean is $\boxed{3,5}$.", "math", False),
     ("75", r"The discount is $\boxed{75\%}$.", "math", True),
     ("75", r"The discount is $\boxed{7.5\%}$.", "math", False),
