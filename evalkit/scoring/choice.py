@@ -21,7 +21,7 @@ _PHRASE_LETTER = re.compile(
     rf"(?:answer\s{{0,3}}(?:is|:)|answer\s{{0,3}}\*\*\s{{0,3}}:?|correct\s{{1,3}}(?:option|choice)\s{{1,3}}is|"
     rf"final\s{{1,3}}choice\s{{1,3}}is)"
     rf"[\s:*]{{0,6}}{_FILLER}[\s:*]{{0,4}}\$?\s{{0,2}}(?:\\boxed\{{)?(?:\\text(?:bf)?\{{)?"
-    rf"[{_QUOTES}]?\(?([{_LETTER}])\)?[{_QUOTES}]?(?![a-zA-Z])",
+    rf"[{_QUOTES}]?\(?([{_LETTER}])\)?[{_QUOTES}]?(?![a-zA-Z])(?!\s{{0,2}}(?:or|and|/|,)\s{{0,2}}\(?[{_LETTER}]\b)",
     re.IGNORECASE,
 )
 # A response that is only the letter or starts with it: "D", "(C)", "D. because ...", "**B**", '"C"'.
@@ -49,7 +49,9 @@ def phrase_letter(text: str) -> str | None:
     """The last "Answer: X" / "the answer is (X)" not taken back after; the article "a" is not option A."""
     for m in reversed(list(_PHRASE_LETTER.finditer(text))):
         letter = m.group(1)
-        if letter.isupper() or m.group(0).rstrip().endswith((")", *_QUOTES)):
+        # "Answer: b" is option B; "the answer is a consequence" is not option A
+        after_colon = ":" in m.group(0) and re.match(r"\s*(?:$|[.)\n])", text[m.end() :])
+        if letter.isupper() or after_colon or m.group(0).rstrip().endswith((")", *_QUOTES)):
             return None if corrected(text[m.end() :]) else letter.upper()
     return None
 

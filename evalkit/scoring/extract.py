@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from evalkit.scoring.boxes import find_boxes, glued_group, join_contents, last_boxed
 from evalkit.scoring.choice import box_letter, choice_answer
-from evalkit.scoring.phrases import corrected, phrase_answer, short_expression
+from evalkit.scoring.phrases import corrected, is_expression, phrase_answer, short_expression, stated_value
 
 __all__ = ["Extraction", "answer_region", "extract", "find_boxes", "last_boxed"]
 
@@ -56,27 +56,28 @@ def answer_region(response: str) -> str | None:
     return region
 
 
-_TAG_LIMIT = 100  # an `<answer>` tag's content up to this long, one sentence, is the answer itself
+_TAG_LIMIT = 100  # an `<answer>` tag's content up to this long, an expression, is the answer itself
+_NAME = re.compile(r"[A-Za-z][A-Za-z'-]{0,30}(?: [A-Za-z][A-Za-z'-]{0,30}){0,2}")  # `Evelyn`, `north east`
 
 
 def _tag_answer(content: str) -> str | None:
-    """An `<answer>` tag's content: a phrase inside it, else the content itself when short (a word such
-    as `Evelyn` is an answer here: the tag says so), never a paragraph."""
-    found = phrase_answer(content) or short_expression(content)
+    """An `<answer>` tag's content: a phrase or stated value inside it, else the content itself when it
+    is an expression or a name (`Evelyn` is an answer here: the tag says so), never a sentence."""
+    found = phrase_answer(content) or short_expression(content) or stated_value(content)
     if found:
         return found
     content = content.strip().strip("$").strip().rstrip(".").strip()
-    if len(content) > _TAG_LIMIT or "\n" in content or re.search(r"[.!?]\s", content):
-        return None
-    return content or None
+    if is_expression(content, _TAG_LIMIT) or _NAME.fullmatch(content):
+        return content
+    return None
 
 
 def _math_answer(region: str) -> str | None:
     boxes = find_boxes(region)
     if boxes:
         group = glued_group(region, boxes)
-        if group[-1].kind == "tag":
-            return _tag_answer(group[-1].content)
+        if group[-1].kind == "tag":  # text after `</answer>` should be nothing; a retraction voids it
+            return None if corrected(region[group[-1].end :]) else _tag_answer(group[-1].content)
         return join_contents(group)
     return phrase_answer(region) or short_expression(region)
 

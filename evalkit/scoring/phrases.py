@@ -20,11 +20,12 @@ ANSWER_PHRASE = re.compile(
     r"|\banswer[ \t]{0,3}(?=\$|\\\[|\\\()",  # "Answer $9$", "Answer \\[ 9 \\]"
     re.IGNORECASE,
 )
-# Text after a stated answer that takes it back ("the answer is 5. Wait, no - it's 7").
+# Text after a stated answer that takes it back ("the answer is 5. Wait, no - it's 7"). A bare "wait" is
+# not one: reasoning models write "Wait, let me double-check ... yes" after their final answer.
 _CORRECTION = re.compile(
-    r"\b(?:wait|actually|oops|mistake|mistaken|wrong|incorrect|correction|erratum|scratch that|"
-    r"on second thought|not quite|recheck|re-check|reconsider|redo|let me re)|\bno\s{0,2}[,—–-]|"
-    r"\bno\s{0,2}\.",
+    r"\b(?:actually|oops|mistake|mistaken|wrong|incorrect|correction|erratum|scratch that|"
+    r"on second thought|not quite|not (?:right|correct)|recheck|re-check|reconsider|redo|let me re)|"
+    r"\bno\s{0,2}[,.—–-]|\bwait,?\s{0,2}no\b|\bhowever\b[^.\n]{0,80}\d",
     re.IGNORECASE,
 )
 _MATH_SPANS = (("$$", "$$"), ("\\[", "\\]"), ("\\(", "\\)"), ("$", "$"))
@@ -304,3 +305,10 @@ def short_expression(region: str) -> str | None:
     if "$" in s.replace("\\$", "") or not is_expression(s) or not re.search(r"[\d\\]", s):
         return None
     return s
+
+
+def stated_value(text: str) -> str | None:
+    """The value a sentence states when it is the answer itself (an `<answer>` tag's content, what
+    follows a "Final Answer:" heading): "The value of $k$ is $3$." -> `3`."""
+    found = _value_of(text[:_TAIL], allow_copula=True)
+    return found[0] if found else None
