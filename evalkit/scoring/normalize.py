@@ -109,6 +109,7 @@ def _list_glue(s: str) -> str:
 def clean(answer: str) -> str:
     """LaTeX spelling variants that never change meaning, removed before any comparison."""
     s = answer.strip()
+    s = re.sub(r"\s?\{\s?,\s?\}\s?|,\s?\\!\s?", ",", s)  # 10{,}000, 14 {, }916, 11,\! 111
     s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac").replace("\\displaystyle", "")
     s = (
         s.replace("\\left", "")
@@ -119,7 +120,6 @@ def clean(answer: str) -> str:
     )
     s = re.sub(r"\\+$", "", s.strip())  # a trailing backslash (`5\`) left from a line break
     s = re.sub(r"(?<!\\)\\ ", " ", s)  # a LaTeX space `\ `, not the row break `\\` before a space
-    s = re.sub(r"\s?\{\s?,\s?\}\s?|,\s?\\!\s?", ",", s)  # 10{,}000, 14 {, }916, 11,\! 111
     s = s.replace("\\$", "").replace("$", "").replace("\\dots", "\\ldots")  # `$` left: math mode
     s = s.replace("²", "^2").replace("³", "^3")
     s = _PERCENT_WORD.sub("\\%", s)

@@ -9,7 +9,12 @@ MINERVA = "I hope it is correct."
 # (gold, response, answer_type, label)
 SELFCHECK = [
     # --- Minerva-style base models: "Final Answer: The final answer is $X$. I hope it is correct."
-    ("10455", rf"... so the total is 10455.\nFinal Answer: The final answer is $10,455$. {MINERVA}", "math", True),
+    (
+        "10455",
+        rf"... so the total is 10455.\nFinal Answer: The final answer is $10,455$. {MINERVA}",
+        "math",
+        True,
+    ),
     ("34", "We check each case up to 34.\nFinal Answer: The largest $n$ is 34.", "math", True),
     (r"\frac{3}{5}", rf"Final Answer: The final answer is $\frac{{3}}{{5}}$. {MINERVA}", "math", True),
     (r"\frac{3}{5}", rf"Final Answer: The final answer is $\frac{{5}}{{3}}$. {MINERVA}", "math", False),
@@ -28,7 +33,12 @@ SELFCHECK = [
     (r"2\sqrt{5}", rf"Final Answer: The final answer is $2\sqrt{{5}}$. {MINERVA}", "math", True),
     ("25", rf"Final Answer: The final answer is $25\%$. {MINERVA}", "math", True),
     ("7", "The answer is 7 when x = 2, so\nFinal Answer: The final answer is $9$.", "math", False),
-    ("3", "Final Answer: The final answer is $3$.\n\nProblem:\nFind $x$ if $2x=8$.\nSolution: $x=4$.", "math", True),
+    (
+        "3",
+        "Final Answer: The final answer is $3$.\n\nProblem:\nFind $x$ if $2x=8$.\nSolution: $x=4$.",
+        "math",
+        True,
+    ),
     # --- R1-Zero style: <think> ... </think> <answer> ... </answer>
     ("5", "<think> 2+3 is 5 </think> <answer> 5 </answer>", "math", True),
     ("5", "<think> 2+3 is 5 </think> <answer> 6 </answer>", "math", False),
@@ -143,7 +153,12 @@ SELFCHECK = [
     ("4", "There are 4 apples and 5 pears in the basket.", "math", False),
     ("5", "The answer is 5. Wait, no - it's 7.", "math", False),
     ("5", "The answer is 5. Hmm, actually I made a mistake in step 2.", "math", False),
-    ("5", "So the answer is 5.\n\nWait, let me re-check: the second term is 3, not 2, so we get 6.", "math", False),
+    (
+        "5",
+        "So the answer is 5.\n\nWait, let me re-check: the second term is 3, not 2, so we get 6.",
+        "math",
+        False,
+    ),
     ("7", "The answer is 7 when $x = 2$ and 9 otherwise.", "math", False),
     ("2", "The answer is 7 when $x = 2$ and 9 otherwise.", "math", False),
     ("3", "The answer is not 3.", "math", False),
@@ -171,12 +186,22 @@ SELFCHECK = [
     ("C", "<think>... so the answer is C\n</think>", "choice", False),
     ("12", "<think>count: \\boxed{12}</think>", "integer", True),
     # --- boxes copied from the question or template, and placeholders
-    ("7", r"We are asked for $\boxed{3} + 4$ in the puzzle's notation. Computing, the result is 7.", "math", False),
+    (
+        "7",
+        r"We are asked for $\boxed{3} + 4$ in the puzzle's notation. Computing, the result is 7.",
+        "math",
+        False,
+    ),
     ("5", r"Please put your final answer within \boxed{}.", "math", False),
     ("5", r"The answer format is \boxed{answer}. I am not sure.", "math", False),
     ("5", r"Put the answer in \boxed{}. The answer is 5.", "math", True),
     # --- a second batch, written before running the checker on it (see the report for first-pass numbers)
-    ("5", "<think>\n2+3=5.\n\\boxed{5}\n\nWait, let me double-check: 2+3 is indeed 5. Yes.\n</think>", "math", True),
+    (
+        "5",
+        "<think>\n2+3=5.\n\\boxed{5}\n\nWait, let me double-check: 2+3 is indeed 5. Yes.\n</think>",
+        "math",
+        True,
+    ),
     ("5", "<think>\nLong reasoning...\n**Final Answer**\n\\[\n\\boxed{5}\n\\]\n</think>", "math", True),
     ("5", "<think>\nSo 5.\n</think>\n\nThe sum is 5, so the answer is $\\boxed{5}$.", "math", True),
     ("5", "<think>\nMaybe \\boxed{5}", "math", False),
@@ -211,7 +236,12 @@ SELFCHECK = [
     (r"\text{Monday}", r"It happens on $\boxed{\text{Tuesday}}$.", "math", False),
     ("0.25", r"The probability is $\boxed{25\%}$.", "math", True),
     ("25", "The probability is 25 percent. The answer is 25%.", "math", True),
-    ("3", "Final Answer: The final answer is $3$. I hope it is correct.\n\nWait, that is wrong: it is 4.", "math", False),
+    (
+        "3",
+        "Final Answer: The final answer is $3$. I hope it is correct.\n\nWait, that is wrong: it is 4.",
+        "math",
+        False,
+    ),
     ("17", "The answer is $17$, since $17$ is prime.", "integer", True),
     ("17", "The answer is $17$ more than the previous total.", "integer", False),
     ("8", "$8$", "integer", True),

@@ -20,7 +20,7 @@ def _case_id(case) -> str:
 
 
 def test_table_size_and_coverage():
-    assert len(CASES) == 200  # change with the table: dropping a case must be a decision, not an accident
+    assert len(CASES) == 310  # change with the table: dropping a case must be a decision, not an accident
     assert len(set(CASES)) == len(CASES)  # no case twice
     assert {(t, e) for _, _, t, e in CASES} == {
         (t, e) for t in ("integer", "math", "choice") for e in (True, False)
@@ -118,9 +118,9 @@ def test_agreement_with_labelled_real_outputs():
     ]
     agreement = len(rows) - len(disagreements)
     print(f"checker agrees with labels on {agreement}/{len(rows)}; disagrees on {disagreements}")
-    # plain math-verify 0.9.0 scores 280/285 on this set
+    # plain math-verify 0.9.0 scores 280/285 on this set; checker 1 and 2 both 283
     assert len(rows) == 285
-    assert agreement >= 280
+    assert agreement >= 283
     # the lighteval compatibility mode reproduces a worse judgement (about 95% in EVAL_PROTOCOL.md)
     compat = sum(
         check(r["gold"], r["response"], "math", mode="lighteval").correct == r["expected"] for r in rows
