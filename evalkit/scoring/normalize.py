@@ -106,6 +106,7 @@ def _list_glue(s: str) -> str:
     return s.strip().strip(",").strip()
 
 
+@lru_cache(maxsize=1 << 16)  # called for gold and answer by several checks
 def clean(answer: str) -> str:
     """LaTeX spelling variants that never change meaning, removed before any comparison."""
     s = answer.strip()
@@ -243,6 +244,8 @@ def as_integer(answer: str) -> int | None:
 def decimal_comma_value(gold: str, pred: str) -> tuple[Fraction, Fraction] | None:
     """`1000,99` against `1000.99`, `0,111` against `0.111`: one side a decimal comma (not a thousands
     group, which `clean` already read), the other a decimal point. Both values; None otherwise."""
+    if "," not in gold and "," not in pred:
+        return None
     g, p = clean(gold), clean(pred)
     if _COMMA_DECIMAL.fullmatch(p) and _POINT_DECIMAL.fullmatch(g):
         return Fraction(g), Fraction(p.replace(",", "."))
