@@ -174,6 +174,10 @@ _STOPWORDS = frozenset(
 )
 
 
+_FILLER = re.compile(
+    r"(?:(?:therefore|thus|hence|simply|just|clearly|exactly|indeed|then|approximately|about),?[ \t]{1,3}){1,2}",
+    re.IGNORECASE,
+)
 _NUMBER = re.compile(r"(?<![\w.,])-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?![\w,]|\.\d)")
 
 
@@ -234,7 +238,9 @@ def _value_of(text: str, allow_copula: bool) -> tuple[str, int] | None:
     """The value a phrase states at the start of `text`: (value, index after it) or None (prose).
     `allow_copula`: after a heading ("Final Answer: The largest $n$ is 34") the sentence restates the
     question and the value follows its last "is"; after "the answer is" the value comes first."""
-    lead = len(text) - len(text.lstrip(" \t*:"))
+    lead = len(text) - len(text.lstrip(" \t*:,"))
+    filler = _FILLER.match(text, lead)  # "the answer is therefore 5"
+    lead = filler.end() if filler else lead
     text_l = text[lead:]
     if text_l.startswith("\n"):  # across a line break (at most one blank line)
         stripped = text_l.lstrip("\n \t*")
@@ -294,17 +300,18 @@ def phrase_answer(region: str) -> str | None:
 
 def short_expression(region: str) -> str | None:
     """The answer region itself when it is one short expression ("-5", "$9$", "\\[ 9 \\]", "1,000.99"):
-    a number or LaTeX, never a lone word ("OK") or letter."""
+    a number or LaTeX; a lone word ("OK") or letter only inside math delimiters (`$E$`)."""
     if len(region) > 4 * _SHORT and len(region.strip()) > 4 * _SHORT:
         return None
     s = _strip_decoration(region)
     span = _math_span(s)
-    if span is not None and not _strip_decoration(s[span[1] :]):
+    in_math = span is not None and not _strip_decoration(s[span[1] :])
+    if in_math:
         s = span[0]
     s = _strip_decoration(s)
-    if "$" in s.replace("\\$", "") or not is_expression(s) or not re.search(r"[\d\\]", s):
+    if "$" in s.replace("\\$", "") or not is_expression(s):
         return None
-    return s
+    return s if in_math or re.search(r"[\d\\]", s) else None
 
 
 def stated_value(text: str) -> str | None:

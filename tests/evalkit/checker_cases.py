@@ -247,6 +247,10 @@ CASES = [
     ("9", r"Answer \[ 9 \]", "math", True),
     ("9", "The answer is 9 because the digits sum to 18.", "math", True),
     ("9", "Final Answer: Jane needs 9 hours.", "math", True),
+    ("9", "The answer is, therefore, $9$.", "math", True),
+    ("9", "The answer is approximately 9.", "math", True),
+    ("E", "$E$", "math", True),
+    ("E", "E", "math", False),
     # ... and never a number from prose around it
     ("5", "The answer is 5 when $x = 2$ and 7 otherwise.", "math", False),
     ("2", "The answer is 5 when $x = 2$ and 7 otherwise.", "math", False),
