@@ -66,7 +66,18 @@ def part1_line(data: dict) -> tuple[str, bool]:
         text += f", {s['collection_errors']} collection errors"
     if not data.get("complete"):
         text += f"; {_state(data)}"
-    return text + f" in {data.get('seconds', '?')} s", ok
+    text += f" in {data.get('seconds', '?')} s"
+    for test in data.get("tests", []):
+        m = test.get("measured", {})
+        if "top_p_kernel_ms" in m:
+            name = test["id"].split("::")[-1]
+            ratio = m["top_p_reference_ms"] / m["top_p_kernel_ms"] if m["top_p_kernel_ms"] else float("nan")
+            verdict = "within" if m["top_p_kernel_ms"] <= m["top_p_budget_ms"] else "OVER"
+            text += (
+                f"\n    {name}: top-p kernel {m['top_p_kernel_ms']} ms/call ({verdict} its"
+                f" {m['top_p_budget_ms']} ms budget), reference {m['top_p_reference_ms']} ms ({ratio:.1f}x)"
+            )
+    return text, ok
 
 
 def part2_line(data: dict) -> str:

@@ -75,6 +75,8 @@ class Recorder:
             entry["reason"] = (
                 str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else str(report.longrepr)
             )
+        if report.user_properties:  # a test's measurements (pytest's record_property): kept, not judged
+            entry.setdefault("measured", {}).update(dict(report.user_properties))
         if report.capstdout:
             entry["output"] = (entry.get("output", "") + report.capstdout)[-OUTPUT_CHARS:]
         if report.when == "teardown":

@@ -123,6 +123,7 @@ def plan_tasks(options: RunOptions, tasks: Sequence[Task]) -> list[TaskPlan]:
             seed=options.seed,
             checker_version=CHECKER_VERSION,
             limit=limit,  # a limit covering every problem is no limit: same run, same run_id
+            task_definition=task.definition,
         )
         folder = RunFolder(Path(options.run_dir) if options.run_dir else Path(options.out) / config.run_id)
         folder.check_compatible(config)

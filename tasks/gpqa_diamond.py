@@ -17,10 +17,10 @@ the other letters in an order hashed from (id, sample index, seed). The gold let
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from evalkit.core.types import Problem, SampleView
+from tasks.choices import balanced_order
 from tasks.loading import HubSource, RowSpec, load_rows, read_csv_in_zip
 from tasks.prompts import CHOICE_PROMPTS, render, user_turn
 from tasks.task import Task
@@ -53,17 +53,9 @@ def read_rows(data_dir: Path | None) -> list[dict]:
     return load_rows("gpqa_diamond", data_dir, LOCAL_FILE, read_zip, HUB, SPEC)
 
 
-def _hash_int(*parts: object) -> int:
-    digest = hashlib.sha256("\x1f".join(str(p) for p in parts).encode("utf-8")).digest()
-    return int.from_bytes(digest[:8], "big")
-
-
 def option_order(question_id: str, sample_index: int, seed: int) -> tuple[int, ...]:
     """order[letter] = original option index (0 = correct) shown at that letter (A=0 .. D=3)."""
-    correct_letter = (sample_index + _hash_int("gpqa-correct", question_id, seed)) % 4
-    order = sorted((1, 2, 3), key=lambda i: _hash_int("gpqa-wrong", question_id, sample_index, seed, i))
-    order.insert(correct_letter, 0)
-    return tuple(order)
+    return balanced_order("gpqa", question_id, sample_index, seed, len(LETTERS))
 
 
 def make_view(task: Task, problem: Problem, sample_index: int, seed: int) -> SampleView:

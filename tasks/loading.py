@@ -23,7 +23,8 @@ from evalkit.core.settings import DATA_DIR_ENV
 
 DATA_DIR_HINT = (
     f"pass --data-dir DIR or set {DATA_DIR_ENV}=DIR, where DIR holds aime24.jsonl, aime25.jsonl, "
-    "math500.jsonl and gpqa/dataset.zip (the layout described in the README's data section)"
+    "aime26.jsonl, hmmt_feb25.jsonl, amc23.jsonl, math500.jsonl and gpqa/dataset.zip (the layout "
+    "described in the README's data section)"
 )
 
 
@@ -114,8 +115,13 @@ def read_csv_in_zip(path: Path, member: str, password: str, spec: RowSpec) -> li
     return rows
 
 
-def read_hub(source: HubSource, spec: RowSpec) -> list[dict]:
-    """Rows from the Hub through `datasets`; raises DataError with the reason (never returns partial data)."""
+# Hub rows -> rows in the local file's form (field names, types, row selection); the identity by default.
+HubAdapter = Callable[[list[dict]], list[dict]]
+
+
+def read_hub(source: HubSource, spec: RowSpec, adapt: HubAdapter | None = None) -> list[dict]:
+    """Rows from the Hub through `datasets`, mapped by `adapt` to the local file's form and validated like
+    it; raises DataError with the reason (never returns partial data)."""
     if _env_true("HF_HUB_OFFLINE") or _env_true("HF_DATASETS_OFFLINE"):
         raise DataError(f"Hub {source}: offline mode is set (HF_HUB_OFFLINE / HF_DATASETS_OFFLINE)")
     try:
@@ -134,6 +140,14 @@ def read_hub(source: HubSource, spec: RowSpec) -> list[dict]:
         )
         raise DataError(f"Hub {source}: {reason}{gated}") from exc
     rows = [dict(row) for row in table]
+    if adapt is not None:
+        try:
+            rows = adapt(rows)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DataError(
+                f"Hub {source}: its rows do not have the expected layout ({type(exc).__name__}: {exc}); "
+                "use the local file instead"
+            ) from exc
     line_of_id: dict[str, int] = {}
     for index, row in enumerate(rows, start=1):
         _check_row(row, f"Hub {source} row {index}", spec, line_of_id, index)
@@ -148,8 +162,10 @@ def load_rows(
     read_local: Callable[[Path], list[dict]],
     hub: HubSource,
     spec: RowSpec,
+    adapt_hub: HubAdapter | None = None,
 ) -> list[dict]:
-    """Local file if it exists, else the Hub; when both fail, one message says where it looked and the fix.
+    """Local file if it exists, else the Hub (its rows mapped by `adapt_hub` to the local form); when both
+    fail, one message says where it looked and the fix.
 
     A local file that exists but is broken is an error right away (no silent switch to other data).
     """
@@ -161,7 +177,7 @@ def load_rows(
     else:
         looked = f"no local data folder (--data-dir / {DATA_DIR_ENV} not set)"
     try:
-        return read_hub(hub, spec)
+        return read_hub(hub, spec, adapt_hub)
     except DataError as exc:
         raise DataError(f"no data for {task_name}: {looked}, and {exc}. Fix: {DATA_DIR_HINT}") from exc
 
@@ -192,3 +208,13 @@ def _check_row(row: dict, where: str, spec: RowSpec, line_of_id: dict[str, int],
 
 def _env_true(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def matharena_rows(rows: list[dict], answer: Callable[[object], object] = str) -> list[dict]:
+    """MathArena's Hub layout (`problem_idx` 1..N, `problem`, `answer`) in the local files' form: id
+    "0".."N-1" (problem_idx - 1), sorted by problem_idx; `answer` converted by `answer`."""
+    ordered = sorted(rows, key=lambda row: int(row["problem_idx"]))
+    return [
+        {"id": str(int(row["problem_idx"]) - 1), "problem": row["problem"], "answer": answer(row["answer"])}
+        for row in ordered
+    ]

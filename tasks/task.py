@@ -37,6 +37,8 @@ class Task:
     make_view: ViewMaker | None = field(default=None, repr=False)
     default_prompt: str = OFFICIAL
     private: bool = False  # the text must never reach the disk (see evalkit.core.types.Task.private)
+    file: str | None = None  # a task file's absolute path (how workers find the same task); None: built in
+    definition: str | None = None  # a task file's content + data hash (evalkit.core.types.Task.definition)
 
     @property
     def per_sample_prompts(self) -> bool:

@@ -10,19 +10,25 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
 @dataclass
 class Budget:
     seconds: float | None  # None: no limit (the CPU preset, interactive runs)
-    start: float = field(default_factory=time.monotonic)
+    clock: Callable[[], float] = field(default=time.monotonic, repr=False)
+    start: float | None = None  # the clock's reading when the budget began (None: at creation)
     skipped: list[dict] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.start is None:
+            self.start = self.clock()
 
     def left(self) -> float:
         if self.seconds is None:
             return math.inf
-        return self.seconds - (time.monotonic() - self.start)
+        return self.seconds - (self.clock() - self.start)
 
     def allows(self, stage: str, estimate: float) -> bool:
         """True when `estimate` seconds fit in what is left; otherwise record the stage as skipped."""

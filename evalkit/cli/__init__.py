@@ -30,7 +30,8 @@ class _ReadingOrder(TyperGroup):
 app = typer.Typer(
     cls=_ReadingOrder,
     name="evalkit",
-    help="Evaluate reasoning models on AIME 2024/2025, MATH-500 and GPQA Diamond the way their model cards do.",
+    help="Evaluate reasoning models on AIME 2024-2026, HMMT, AMC, MATH-500, GPQA Diamond and your own task "
+    "files, the way their model cards do.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

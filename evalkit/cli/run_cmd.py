@@ -85,7 +85,9 @@ def _report(outcomes: list[tuple[str, Results]], generating: bool = True) -> Non
 
 @app.command()
 def run(
-    task: list[str] = typer.Option(..., "--task", help="task name (repeat for several); see `evalkit tasks`"),
+    task: list[str] = typer.Option(
+        ..., "--task", help="task, suite or task file (.toml); repeat for several; see `evalkit tasks`"
+    ),
     backend: str = typer.Option("sambay", "--backend", help="sambay, hf, vllm, openai or replay"),
     model: str | None = typer.Option(None, "--model", help="checkpoint folder, Hub id, or served model name"),
     revision: str | None = typer.Option(None, "--revision", help="Hub revision (pins the model)"),
@@ -119,9 +121,20 @@ def run(
     ray_shards: int | None = typer.Option(
         None, "--ray-shards", help="with --ray: shards (default: one per GPU, or per node on CPU)"
     ),
+    tasks_dir: str | None = typer.Option(
+        None,
+        "--tasks-dir",
+        help="folder of task files whose names --task may use (default: $EVALKIT_TASKS_DIR)",
+    ),
 ) -> None:
     """Generate n samples per problem, store them (resumable), score them and write results.json."""
-    from evalkit.cli.wiring import check_backend_name, make_run_backend, preflight_run, resolve_tasks
+    from evalkit.cli.wiring import (
+        check_backend_name,
+        make_run_backend,
+        preflight_run,
+        resolve_tasks,
+        task_specs,
+    )
     from evalkit.core.run_config import parse_shard
     from evalkit.parallel.split import Split, check_split
     from evalkit.planning import RunOptions, plan_tasks
@@ -154,7 +167,8 @@ def run(
         from evalkit.parallel.ray_tasks import require_ray
 
         require_ray()  # a missing extra is one line before any data loads
-    plans = plan_tasks(options, resolve_tasks(task))  # validates and loads everything; nothing written yet
+    tasks = resolve_tasks(task, tasks_dir)  # suites expanded, task files parsed
+    plans = plan_tasks(options, tasks)  # validates and loads everything; nothing written yet
     backend_flags = {
         "base_url": base_url,
         "max_slots": max_slots,
@@ -169,7 +183,7 @@ def run(
         if split.active:  # --data-parallel / --ray: workers build the backend, the parent scores once
             from evalkit.cli.split_cmd import run_split
 
-            outcomes = run_split(split, options, plans, task, backend_flags)
+            outcomes = run_split(split, options, plans, task_specs(tasks), backend_flags)
         else:
             engine = make_run_backend(options, **backend_flags)
             if hasattr(engine, "on_retry"):  # the openai backend: retries show in the progress line
@@ -185,7 +199,9 @@ def score(
     path: Path = typer.Argument(..., help="a run folder, or a completions JSONL together with --task"),
     workers: int | None = typer.Option(None, "--workers", help="scoring processes (default: CPU count)"),
     mode: str = typer.Option("evalkit", "--mode", help="evalkit, or lighteval (the official judgement)"),
-    task: str | None = typer.Option(None, "--task", help="for a bare JSONL: the task it answers"),
+    task: str | None = typer.Option(
+        None, "--task", help="for a bare JSONL: the task (name or task file) it answers"
+    ),
     n: int | None = typer.Option(None, "--n", help="for a bare JSONL: samples per problem (default: file's)"),
     seed: int = typer.Option(0, "--seed", help="for a bare JSONL: the run seed (GPQA option order)"),
     prompt: str | None = typer.Option(None, "--prompt", help="for a bare JSONL: prompt template name"),

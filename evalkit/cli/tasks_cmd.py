@@ -23,14 +23,28 @@ DataDirOption = Annotated[
 ]
 
 
+TasksDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--tasks-dir",
+        help="folder of task files (*.toml) to list, and whose names --task may use "
+        "(default: $EVALKIT_TASKS_DIR)",
+        show_default=False,
+    ),
+]
+
+
 @app.command("tasks")
-def list_tasks(data_dir: DataDirOption = None) -> None:
-    """List the benchmarks: problem count, default n, answer type, source, and where the data is."""
+def list_tasks(data_dir: DataDirOption = None, tasks_dir: TasksDirOption = None) -> None:
+    """List the benchmarks (problem count, default n, answer type, source, where the data is), the
+    suites, and the task files of --tasks-dir / $EVALKIT_TASKS_DIR."""
     from rich.console import Console
     from rich.table import Table
 
-    from tasks import TASK_NAMES, get_task
+    from evalkit.cli.wiring import tasks_dir as resolve_tasks_dir
+    from tasks import SUITES, TASK_NAMES, get_task
 
+    console = Console()
     table = Table(title="evalkit tasks")
     for column in ("task", "problems", "default n", "answer type", "source", "data"):
         table.add_column(column, overflow="fold")
@@ -38,7 +52,49 @@ def list_tasks(data_dir: DataDirOption = None) -> None:
         task = get_task(name)
         problems, data = _data_status(task, data_dir)
         table.add_row(name, problems, str(task.default_n), task.answer_type, task.source, data)
-    Console().print(table)
+    console.print(table)
+    suites = Table(title="suites (--task SUITE runs each member as its own task)")
+    for column in ("suite", "tasks"):
+        suites.add_column(column, overflow="fold")
+    for name, members in SUITES.items():
+        suites.add_row(name, ", ".join(members))
+    console.print(suites)
+    folder = resolve_tasks_dir(tasks_dir)
+    if folder is not None:
+        console.print(_task_file_table(folder))
+
+
+def _task_file_table(folder: Path):
+    """The task files of `folder`: name, count, answer type and path; a broken one shows its problem."""
+    from rich.table import Table
+
+    from evalkit.cli.wiring import task_files_in
+
+    table = Table(title=f"task files in {folder}")
+    for column in ("task", "problems", "default n", "answer type", "file"):
+        table.add_column(column, overflow="fold")
+    if not folder.is_dir():
+        table.add_row("—", "—", "—", "—", f"BROKEN: {folder} is not a folder; fix --tasks-dir")
+        return table
+    files = task_files_in(folder)
+    if not files:
+        table.add_row("—", "—", "—", "—", f"no *.toml files in {folder}")
+    for path in files:
+        name, count, n, answer_type, where = _task_file_status(path)
+        table.add_row(name, count, n, answer_type, where)
+    return table
+
+
+def _task_file_status(path: Path) -> tuple[str, str, str, str, str]:
+    from tasks.task_file import load_task_file
+
+    try:
+        task = load_task_file(path)
+        # Local data is counted; Hub data is not fetched just to list it.
+        count = "— (Hub data, not fetched to list it)" if task.hub else str(len(task.load()))
+    except EvalkitError as exc:
+        return path.stem, "—", "—", "—", f"BROKEN: {exc}"
+    return task.name, count, str(task.default_n), task.answer_type, str(path)
 
 
 def _data_status(task, data_dir: Path | None) -> tuple[str, str]:
@@ -61,7 +117,9 @@ def _data_status(task, data_dir: Path | None) -> tuple[str, str]:
 
 @app.command("show-prompt")
 def show_prompt(
-    task_name: Annotated[str, typer.Argument(metavar="TASK", help="task name (see `evalkit tasks`)")],
+    task_name: Annotated[
+        str, typer.Argument(metavar="TASK", help="task name or task file (.toml); see `evalkit tasks`")
+    ],
     index: Annotated[int, typer.Option("--index", help="problem position in the task (0-based)")] = 0,
     problem_id: Annotated[
         str | None, typer.Option("--id", help="problem id (instead of --index)", show_default=False)
@@ -73,11 +131,13 @@ def show_prompt(
         typer.Option("--prompt", help="prompt template name (default: official)", show_default=False),
     ] = None,
     data_dir: DataDirOption = None,
+    tasks_dir: TasksDirOption = None,
 ) -> None:
-    """Print the exact user message one sample sees, its gold answer, and (GPQA) the option permutation."""
-    from tasks import get_task
+    """Print the exact messages one sample sees, its gold answer, and (GPQA, shuffled choice task files)
+    the option permutation."""
+    from evalkit.cli.wiring import resolve_task
 
-    task = get_task(task_name)
+    task = resolve_task(task_name, tasks_dir)
     problems = task.load(data_dir, prompt)
     if problem_id is not None:
         matches = [p for p in problems if p.id == problem_id]

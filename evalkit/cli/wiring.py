@@ -1,13 +1,15 @@
-"""Where the CLI joins the parts: task names -> Task objects, a backend name + options -> a Backend,
-and the answer type of run folders written before config.json stored it.
+"""Where the CLI joins the parts: task names, suites and task files -> Task objects, a backend name +
+options -> a Backend, and the answer type of run folders written before config.json stored it.
 
 Only evalkit/cli/ (and the demo) import `tasks` and `model_backends`; the harness gets the objects.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from evalkit.core.errors import EvalkitError
@@ -24,11 +26,76 @@ def check_backend_name(name: str) -> None:
         raise EvalkitError(f"unknown backend {name!r}; choose one of: {', '.join(sorted(BACKENDS))}")
 
 
-def resolve_tasks(names: Sequence[str]) -> list[Task]:
-    """The Task of each name, in order; an unknown name is a one-line error listing the valid ones."""
-    from tasks import get_task
+TASKS_DIR_ENV = "EVALKIT_TASKS_DIR"
 
-    return [get_task(name) for name in names]
+
+def tasks_dir(explicit: str | Path | None = None) -> Path | None:
+    """The folder of the user's task files: --tasks-dir, else $EVALKIT_TASKS_DIR, else None."""
+    if explicit is not None and str(explicit) != "":
+        return Path(explicit).expanduser()
+    from_env = os.environ.get(TASKS_DIR_ENV, "")
+    return Path(from_env).expanduser() if from_env else None
+
+
+def task_files_in(folder: Path) -> list[Path]:
+    """The task files (*.toml) directly in `folder`, by name."""
+    return sorted(path for path in folder.glob("*.toml") if path.is_file())
+
+
+def _find_in_tasks_dir(name: str, folder: Path | None) -> Any | None:
+    """The task file in `folder` whose file stem or `name` is `name`, or None. Broken files are skipped
+    here (they cannot be the one meant, and `evalkit tasks --tasks-dir` shows their problem)."""
+    from tasks.task_file import TaskFileError, load_task_file
+
+    if folder is None or not folder.is_dir():
+        return None
+    for path in task_files_in(folder):
+        if path.stem == name:
+            return load_task_file(path)  # named by its file: its mistakes are the user's to see
+    for path in task_files_in(folder):
+        try:
+            task = load_task_file(path)
+        except TaskFileError:
+            continue
+        if task.name == name:
+            return task
+    return None
+
+
+def resolve_task(name: str, folder: Path | None = None) -> Any:
+    """One --task value -> its Task: a built-in name, a path to a task file (*.toml), or the name of a
+    task file in the tasks folder. Built-in names win over task files of the same name."""
+    from tasks import TASK_NAMES, get_task, valid_names
+    from tasks.task_file import is_task_file, load_task_file
+
+    if name in TASK_NAMES:
+        return get_task(name)
+    if is_task_file(name) or Path(name).expanduser().is_file():
+        return load_task_file(name)
+    found = _find_in_tasks_dir(name, tasks_dir(folder))
+    if found is not None:
+        return found
+    where = tasks_dir(folder)
+    files = (
+        f"; task files: a path to a .toml file, or a name from {where}"
+        if where
+        else (f"; or a task file: --task path/to/task.toml (or set {TASKS_DIR_ENV})")
+    )
+    raise EvalkitError(f"unknown task '{name}'; {valid_names()}{files}")
+
+
+def resolve_tasks(names: Sequence[str], folder: Path | None = None) -> list[Task]:
+    """The Task of each --task value, in order, with suites expanded to their members; an unknown name is
+    a one-line error listing the valid tasks and suites."""
+    from tasks import expand_suites
+
+    return [resolve_task(name, folder) for name in expand_suites(list(names))]
+
+
+def task_specs(tasks: Sequence[Task]) -> list[str]:
+    """What a worker process resolves to the same tasks: the name of a built-in, a task file's absolute
+    path (suites are already expanded; the worker's own folder settings do not matter)."""
+    return [getattr(task, "file", None) or task.name for task in tasks]
 
 
 def run_backend_options(options: RunOptions, **cli_extra: Any) -> Any:
@@ -70,7 +137,8 @@ def announce(backend: Backend) -> None:
 def checker_of(folder: RunFolder) -> CheckerSpec:
     """What scoring `folder` needs: config.json's "checker" section.
 
-    Folders written before evalkit stored it hold only built-in tasks (task files came later), so their
+    Folders written before evalkit stored it hold only built-in tasks (task files came later and always
+    store it), so their
     task's answer type is looked up by name in the registry: the registry is the one truth for it, where
     a table of known names here would be a second copy to keep in step.
     """

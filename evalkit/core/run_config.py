@@ -1,7 +1,7 @@
 """RunConfig: everything that changes a number, and the run_id that names its results folder.
 
 Two runs with equal RunConfigs draw the same samples (per-sample seeds come from the run seed), so a
-results folder is identified by `run_id = stable_hash(asdict(config))` and a re-run of the same command
+results folder is identified by `run_id = stable_hash(config.to_dict())` and a re-run of the same command
 resumes it. Things that do not change a number (shard, workers, max slots, output folder) stay out.
 
 A pooled run (`evalkit pool`: several seeds of one run as one folder) has `seed` = the ascending tuple of
@@ -36,13 +36,16 @@ class RunConfig:
     seed: int | tuple[int, ...]  # a tuple only for a pooled run (see the module)
     checker_version: str
     limit: int | None = None
+    # A task file's hash (its TOML + its data file): editing either is another run. None for the built-in
+    # tasks, and then left out of config.json and the run_id, so their run_ids are what they always were.
+    task_definition: str | None = None
 
     def __post_init__(self) -> None:
         _check_seed(self.seed)
 
     @property
     def run_id(self) -> str:
-        return stable_hash(asdict(self))  # a tuple hashes as the JSON list config.json stores
+        return stable_hash(self.to_dict())  # a tuple hashes as the JSON list config.json stores
 
     @property
     def is_pooled(self) -> bool:
@@ -70,17 +73,19 @@ class RunConfig:
             data["seed"] = list(
                 self.seed
             )  # the file's shape, so dicts read back from config.json compare equal
+        if data["task_definition"] is None:
+            del data["task_definition"]
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
         names = {f.name for f in fields(cls)}
-        missing = names - set(data)
+        missing = names - set(data) - {"task_definition"}
         if missing:
             raise EvalkitError(
                 f"config is missing field(s) {sorted(missing)}; is this an evalkit run folder?"
             )
-        values = {k: data[k] for k in names}
+        values = {k: data[k] for k in names if k in data}
         if isinstance(values["seed"], list):
             values["seed"] = tuple(values["seed"])
         return cls(**values)

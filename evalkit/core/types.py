@@ -192,6 +192,12 @@ class Task(Protocol):
         Completion.extra (evalkit.core.privacy)."""
         ...
 
+    @property
+    def definition(self) -> str | None:
+        """A hash of what defines the task beyond its problems and prompt (a task file's TOML and its data
+        file), which enters the run's identity; None for the built-in tasks."""
+        ...
+
     def prompt_hash(self, prompt: str | None = None) -> str:
         """Hash of the named prompt template; an unknown name is an EvalkitError listing the valid ones."""
         ...

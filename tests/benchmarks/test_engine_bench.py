@@ -5,6 +5,7 @@ JSON the issue asks for (on CPU; the figures themselves are only meaningful on a
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -120,7 +121,9 @@ def test_a_tiny_run_writes_the_issue_figures(tmp_path):
     for name in ("paper", "eval"):
         check = result["evalkit"]["checks"][name]
         assert check["measured"]["generated_tokens"] == check["workload"]["generated_tokens"]
-        assert 0.3 < check["predicted_over_measured"] < 3  # the step-cost model tracks a real run
+        # a ratio of two timings: reported by the benchmark, never judged by a test (it moves with load);
+        # the schedule model itself is checked against a step-by-step simulation (test_continuous_schedule_equals_a_step_by_step_simulation)
+        assert math.isfinite(check["predicted_over_measured"]) and check["predicted_over_measured"] > 0
         assert result["transformer"]["workloads"][name]["predicted"]["tokens_per_second"] > 0
     assert set(result["targets"]) == {"speedup_paper", "roofline_fraction", "host_overhead_share"}
     assert all(isinstance(t["met"], bool) for t in result["targets"].values())
@@ -191,10 +194,13 @@ def test_baseline_contexts_span_prompt_to_last_step(prompt, top, grid, count, wa
 def test_budget_allows_what_fits_and_records_what_it_skips():
     from benchmarks.engine_bench.budget import Budget
 
-    budget = Budget(seconds=100.0)
+    now = [1000.0]
+    budget = Budget(seconds=100.0, clock=lambda: now[0])
     assert budget.allows("small", 10.0) and budget.skipped == []
+    now[0] += 5.0
     assert not budget.allows("large", 1000.0)
-    assert budget.skipped[0]["stage"] == "large" and 90 < budget.skipped[0]["seconds_left"] <= 100
+    assert budget.skipped == [{"stage": "large", "estimated_seconds": 1000.0, "seconds_left": 95.0}]
+    assert budget.allows("medium", 95.0) and not budget.allows("just over", 95.1)
     assert Budget(None).allows("anything", 1e9)
 
 

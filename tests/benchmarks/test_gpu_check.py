@@ -313,3 +313,31 @@ def test_real_path_rehearsed_on_cpu_writes_files_the_device_tool_brings_back(tmp
     )
     assert re.search(r"speedup, paper workload .* \d+\.\d\dx", summary)
     assert proc.stdout.rstrip().endswith(f"exit codes: part2=0 part3=0; files in {tmp_path}: gpu-{stamp}-*")
+
+
+def test_part1_keeps_what_a_gpu_test_measures(tmp_path):
+    """A GPU test's timings are measurements recorded with record_property, stored in part 1's JSON (no
+    test asserts a time); run here on a marked test that needs no GPU."""
+    test = tmp_path / "test_measures.py"
+    test.write_text(
+        "import pytest\n\n@pytest.mark.gpu\ndef test_m(record_property):\n"
+        "    record_property('top_p_kernel_ms', 0.5)\n    record_property('top_p_reference_ms', 2.0)\n"
+        "    record_property('top_p_budget_ms', 1.0)\n"
+    )
+    out = tmp_path / "gpu-20261215-103000-part1.json"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "gpu_tests.py"), "--json", str(out), str(test)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    (entry,) = json.loads(out.read_text())["tests"]
+    assert entry["measured"] == {"top_p_kernel_ms": 0.5, "top_p_reference_ms": 2.0, "top_p_budget_ms": 1.0}
+    lines, _ = gpu_summary.summarize([tmp_path], "20261215-103000")
+    assert any(
+        re.search(
+            r"test_m: top-p kernel 0\.5 ms/call \(within its 1\.0 ms budget\), reference 2\.0 ms \(4\.0x\)",
+            line,
+        )
+        for line in lines
+    ), lines

@@ -9,14 +9,28 @@ import pytest
 from evalkit.core.identity import data_fingerprint
 from tasks import TASK_NAMES, get_task
 
-EXPECTED_COUNTS = {"aime24": 30, "aime25": 30, "math500": 500, "gpqa_diamond": 198, "arith-demo": 30}
+EXPECTED_COUNTS = {
+    "aime24": 30,
+    "aime25": 30,
+    "aime26": 30,
+    "hmmt_feb25": 30,
+    "amc23": 40,
+    "math500": 500,
+    "gpqa_diamond": 198,
+    "arith-demo": 30,
+}
 
 
 def test_registry_names_and_defaults():
-    assert TASK_NAMES == ("aime24", "aime25", "math500", "gpqa_diamond", "arith-demo")
+    assert TASK_NAMES == (
+        "aime24", "aime25", "aime26", "hmmt_feb25", "amc23", "math500", "gpqa_diamond", "arith-demo",
+    )  # fmt: skip
     assert {name: get_task(name).default_n for name in TASK_NAMES} == {
         "aime24": 64,
         "aime25": 64,
+        "aime26": 64,
+        "hmmt_feb25": 64,
+        "amc23": 64,
         "math500": 8,
         "gpqa_diamond": 8,
         "arith-demo": 4,
@@ -24,6 +38,9 @@ def test_registry_names_and_defaults():
     assert {name: get_task(name).answer_type for name in TASK_NAMES} == {
         "aime24": "integer",
         "aime25": "integer",
+        "aime26": "integer",
+        "hmmt_feb25": "math",
+        "amc23": "integer",
         "math500": "math",
         "gpqa_diamond": "choice",
         "arith-demo": "integer",

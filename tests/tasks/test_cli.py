@@ -30,7 +30,8 @@ def test_tasks_shows_counts_and_where_the_data_is(data_dir):
     result = runner.invoke(app, ["tasks", "--data-dir", str(data_dir)], env={"COLUMNS": "250"})
     assert result.exit_code == 0, result.output
     rows = {line.split("│")[1].strip(): line for line in result.output.splitlines() if line.count("│") > 5}
-    for name, count in {"aime24": 30, "aime25": 30, "math500": 500, "gpqa_diamond": 198}.items():
+    expected = {"aime24": 30, "aime25": 30, "aime26": 30, "hmmt_feb25": 30, "amc23": 40, "math500": 500}
+    for name, count in {**expected, "gpqa_diamond": 198}.items():
         assert f"│ {count} " in rows[name]
         assert "yes: " in rows[name]
 
@@ -72,7 +73,8 @@ def test_unknown_task_is_one_line_and_exit_code_2():
     assert len(lines) == 1
     assert (
         "unknown task 'aime2024'" in lines[0]
-        and "aime24, aime25, math500, gpqa_diamond, arith-demo" in lines[0]
+        and "aime24, aime25, aime26, hmmt_feb25, amc23, math500, gpqa_diamond, arith-demo" in lines[0]
+        and "suites: model-card, contests" in lines[0]
     )
     assert "Traceback" not in done.stderr
 

@@ -64,3 +64,11 @@ def test_a_seed_that_is_neither_is_refused_in_one_line(seed):
     with pytest.raises(EvalkitError, match=r"config seed .* is neither an integer nor a pooled run's") as err:
         RunConfig.from_dict({**CONFIG, "seed": seed})
     assert "\n" not in str(err.value)
+
+
+def test_a_task_files_definition_enters_the_run_id_and_built_in_configs_stay_as_they_were():
+    assert "task_definition" not in RunConfig.from_dict(CONFIG).to_dict()  # built-in: not even a null
+    defined = RunConfig.from_dict({**CONFIG, "task_definition": "0123456789abcdef"})
+    assert defined.to_dict() == {**CONFIG, "task_definition": "0123456789abcdef"}
+    assert defined.run_id == stable_hash(defined.to_dict()) != RunConfig.from_dict(CONFIG).run_id
+    assert RunConfig.from_dict(defined.to_dict()) == defined

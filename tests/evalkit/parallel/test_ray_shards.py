@@ -133,3 +133,30 @@ def test_a_task_that_cannot_see_the_run_folder_says_where_to_put_it(
     )
     assert str(tmp_path / "out") in message and "put --out on storage every node mounts" in message
     assert not list((tmp_path / "out").glob("*/completions*.jsonl"))  # nothing generated anywhere
+
+
+def test_ray_shards_get_the_task_file(ray_address, seeded_backend, tmp_path):
+    """A task file run as Ray tasks: each shard loads the TOML from its absolute path and stores exactly
+    the samples of one process."""
+    import json
+
+    from tasks.arith_demo import generate
+
+    (tmp_path / "rows.jsonl").write_text("".join(json.dumps(row) + "\n" for row in generate()[:6]))
+    (tmp_path / "arith.toml").write_text(
+        'name = "arith-file"\ndata = "rows.jsonl"\nanswer_type = "integer"\nn = 4\n'
+        '[fields]\nid = "id"\nproblem = "problem"\nanswer = "answer"\n'
+    )
+    common = ["run", "--backend", "seeded-test", "--model", "seeded-test", "--task", str(tmp_path / "arith.toml"),
+              "--workers", "1"]  # fmt: skip
+    one = CliRunner().invoke(app, [*common, "--out", str(tmp_path / "one")])
+    split = CliRunner().invoke(
+        app, [*common, "--out", str(tmp_path / "two"), "--ray", "local", "--ray-shards", "2"]
+    )
+    assert one.exit_code == 0 and split.exit_code == 0, (one.output, split.output)
+    single, sharded = only_folder(tmp_path / "one"), only_folder(tmp_path / "two")
+    assert (
+        single.path.name == sharded.path.name
+        and sorted(p.name for p in sharded.completion_files()) == SHARD_FILES
+    )
+    assert records(sharded) == records(single) and len(records(single)) == 24

@@ -293,24 +293,38 @@ def test_kernel_matches_reference_on_gpu_at_real_size(dt_name: str, peaked: bool
         assert disagreements <= 0.05 * 4 * rows, disagreements
 
 
+def _cuda_ms_per_call(fn, calls: int = 20) -> float:
+    for _ in range(3):
+        fn()
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    for _ in range(calls):
+        fn()
+    end.record()
+    torch.cuda.synchronize()
+    return start.elapsed_time(end) / calls
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-@pytest.mark.parametrize("peaked, budget_ms", [(True, 1.0), (False, 5.0)], ids=["peaked", "flat"])
-def test_kernel_time_at_real_size(peaked: bool, budget_ms: float):
-    from model_backends.sambay.ops.top_p import top_p_sample_triton
+@pytest.mark.parametrize("peaked", [True, False], ids=["peaked", "flat"])
+def test_kernel_time_at_real_size_is_measured(peaked: bool, record_property):
+    """At the real vocabulary and batch, the kernel and its reference twin timed. The times are
+    measurements, not assertions: benchmarks/gpu_tests.py stores them in part 1's JSON and gpu_summary.py
+    prints them beside the 1 ms (peaked) / 5 ms (flat) budgets. (Agreement at this size:
+    test_kernel_matches_reference_on_gpu_at_real_size.)"""
+    from model_backends.sambay.ops.top_p import top_p_sample_ref, top_p_sample_triton
 
     args = tuple(a.cuda() for a in random_batch(200064, 64, seed=5, peaked=peaked))
     args = (args[0].to(torch.bfloat16), *args[1:])
     out = torch.empty(64, dtype=torch.long, device="cuda")
-    for _ in range(3):
-        top_p_sample_triton(*args, out=out)
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    start.record()
-    for _ in range(20):
-        top_p_sample_triton(*args, out=out)
-    end.record()
-    torch.cuda.synchronize()
-    assert start.elapsed_time(end) / 20 < budget_ms
+    got = top_p_sample_triton(*args, out=out)
+    assert ((got >= 0) & (got < 200064)).all()
+    kernel_ms = _cuda_ms_per_call(lambda: top_p_sample_triton(*args, out=out))
+    reference_ms = _cuda_ms_per_call(lambda: top_p_sample_ref(*args))
+    record_property("top_p_kernel_ms", round(kernel_ms, 4))
+    record_property("top_p_reference_ms", round(reference_ms, 4))
+    record_property("top_p_budget_ms", 1.0 if peaked else 5.0)
 
 
 # --- dispatch and compilation -------------------------------------------------------------------
