@@ -40,27 +40,28 @@ def is_placeholder(content: str) -> bool:
     return not content or bool(_PLACEHOLDER.match(content))
 
 
-def _match_brace(text: str, open_index: int) -> int | None:
-    """Index of the `}` closing the `{` at open_index, skipping escaped braces; None if unbalanced."""
-    depth = 0
-    i = open_index
-    while i < len(text):
+def _brace_pairs(text: str) -> dict[int, int]:
+    """Index of each `{` -> index of the `}` closing it (escaped braces skipped), in one pass; an
+    unclosed `{` is absent. One pass, so a completion full of unbalanced boxes stays linear."""
+    pairs: dict[int, int] = {}
+    stack: list[int] = []
+    i, n = 0, len(text)
+    while i < n:
         ch = text[i]
         if ch == "\\":
             i += 2
             continue
         if ch == "{":
-            depth += 1
-        elif ch == "}":
-            depth -= 1
-            if depth == 0:
-                return i
+            stack.append(i)
+        elif ch == "}" and stack:
+            pairs[stack.pop()] = i
         i += 1
-    return None
+    return pairs
 
 
 def _latex_boxes(text: str) -> list[Box]:
-    boxes = []
+    boxes: list[Box] = []
+    pairs: dict[int, int] | None = None
     pos = 0
     while True:
         m = _BOX_COMMAND.search(text, pos)
@@ -70,7 +71,8 @@ def _latex_boxes(text: str) -> list[Box]:
         while i < len(text) and text[i] == " ":
             i += 1
         if i < len(text) and text[i] == "{":
-            close = _match_brace(text, i)
+            pairs = _brace_pairs(text) if pairs is None else pairs
+            close = pairs.get(i)
             if close is None:  # unbalanced (cut off mid-box): not an answer
                 pos = m.end()
                 continue

@@ -56,6 +56,7 @@ def test_reasons_and_extracted(response, answer_type, reason, extracted):
         (r"\boxed{a{b}c} and \fbox{d}", ["a{b}c", "d"]),
         (r"\boxed{\frac{1}{2}}", [r"\frac{1}{2}"]),
         (r"\boxed 5 then \boxed{6", ["5"]),
+        (r"\boxed{ cut \boxed{5} and \boxed{x", ["5"]),  # an unclosed box does not hide a later one
         (r"\boxed{\{1,2\}}", [r"\{1,2\}"]),
         (r"\boxedx{1}", []),
         (r"\boxed{} \boxed{ANSWER}", []),
