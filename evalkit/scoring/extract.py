@@ -44,7 +44,8 @@ def _split_thinking(response: str) -> tuple[str | None, str | None]:
     body = response
     if response.count(THINK_CLOSE) > 1:
         body = _TRAILING_CLOSE.sub("", response)
-        if THINK_CLOSE not in body:
+        # not stray: nothing left before it, or it closes a thinking the model opened again
+        if THINK_CLOSE not in body or THINK_OPEN in body.rsplit(THINK_CLOSE, 1)[1]:
             body = response
     thinking, region = body.rsplit(THINK_CLOSE, 1)
     return thinking, region

@@ -98,6 +98,9 @@ def test_a_stray_second_think_close_ends_the_answer_not_the_thinking():
     response = "<think>maybe \\boxed{3}</think>\n\nSo \\boxed{5}\n</think>"
     assert answer_region(response).strip() == "So \\boxed{5}"
     assert extract(response, "math").source == "answer"
+    # a second thinking, opened and closed again, is thinking: its box is from the thinking
+    again = "<think>plan</think> draft <think>more \\boxed{3}</think>"
+    assert (extract(again, "math").answer, extract(again, "math").source) == ("3", "thinking")
     # one </think> and nothing after it: the thinking's final box, marked as such
     assert extract("<think>\\boxed{5}</think>", "math") == extract("<think>\\boxed{5}</think>\n", "math")
     assert extract("<think>\\boxed{5}</think>", "math").source == "thinking"
