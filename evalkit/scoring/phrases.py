@@ -234,10 +234,12 @@ def _one_sentence(text: str) -> tuple[str, int]:
     return text[:end], end
 
 
-def _value_of(text: str, allow_copula: bool) -> tuple[str, int] | None:
+def _value_of(text: str, allow_copula: bool, one_number: bool = False) -> tuple[str, int] | None:
     """The value a phrase states at the start of `text`: (value, index after it) or None (prose).
     `allow_copula`: after a heading ("Final Answer: The largest $n$ is 34") the sentence restates the
-    question and the value follows its last "is"; after "the answer is" the value comes first."""
+    question and the value follows its last "is"; after "the answer is" the value comes first.
+    `one_number`: a sentence without "is" stating a single number states that number (only after
+    "Final Answer:" or inside an `<answer>` tag; "Answer:" often starts a whole solution)."""
     lead = len(text) - len(text.lstrip(" \t*:,"))
     filler = _FILLER.match(text, lead)  # "the answer is therefore 5"
     lead = filler.end() if filler else lead
@@ -269,7 +271,7 @@ def _value_of(text: str, allow_copula: bool) -> tuple[str, int] | None:
             inner = _value_of(sentence[last.end() :] + text_l[end:], allow_copula=False)
             if inner is not None:
                 return inner[0], lead + last.end() + inner[1]
-        else:  # "Final Answer: Jane started growing Sphere 3 hours ago": its one number
+        elif one_number:  # "Final Answer: Jane started growing Sphere 3 hours ago": its one number
             numbers = _NUMBER.findall(sentence)
             if len(numbers) == 1 and "$" not in sentence.replace(f"${numbers[0]}$", ""):
                 return numbers[0], lead + end
@@ -289,7 +291,7 @@ def phrase_answer(region: str) -> str | None:
     m = matches[-1]
     tail = region[m.end() : m.end() + _TAIL]
     heading = not re.search(r"(?:is|=)$", m.group(0), re.IGNORECASE)
-    found = _value_of(tail, allow_copula=heading)
+    found = _value_of(tail, allow_copula=heading, one_number=heading and "final" in m.group(0).lower())
     if found is None:
         return None
     value, end = found
@@ -317,5 +319,5 @@ def short_expression(region: str) -> str | None:
 def stated_value(text: str) -> str | None:
     """The value a sentence states when it is the answer itself (an `<answer>` tag's content, what
     follows a "Final Answer:" heading): "The value of $k$ is $3$." -> `3`."""
-    found = _value_of(text[:_TAIL], allow_copula=True)
+    found = _value_of(text[:_TAIL], allow_copula=True, one_number=True)
     return found[0] if found else None

@@ -258,6 +258,7 @@ CASES = [
     ("3", "The answer is $3$ times the width.", "math", False),
     ("2", "Final Answer: There are between 2 and 5 of them.", "math", False),
     ("2", "Final Answer: $x$ is 2 more than $y$.", "math", False),
+    ("3", "Answer: First we subtract 3 from both sides.", "math", False),
     ("6", "We found 6 apples and 4 pears, so there is more fruit than expected.", "math", False),
     # ... nor a value taken back afterwards
     ("5", "The answer is 5. Wait, no - it's 7.", "math", False),
