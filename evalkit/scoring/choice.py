@@ -21,7 +21,7 @@ _PHRASE_LETTER = re.compile(
     rf"(?:answer\s{{0,3}}(?:is|:)|answer\s{{0,3}}\*\*\s{{0,3}}:?|correct\s{{1,3}}(?:option|choice)\s{{1,3}}is|"
     rf"final\s{{1,3}}choice\s{{1,3}}is)"
     rf"[\s:*]{{0,6}}{_FILLER}[\s:*]{{0,4}}\$?\s{{0,2}}(?:\\boxed\{{)?(?:\\text(?:bf)?\{{)?"
-    rf"[{_QUOTES}]?\(?([{_LETTER}])\)?[{_QUOTES}]?(?![a-zA-Z])(?!\s{{0,2}}(?:or|and|/|,)\s{{0,2}}\(?[{_LETTER}]\b)",
+    rf"[{_QUOTES}]?\(?([{_LETTER}])\)?[{_QUOTES}]?(?![a-zA-Z])(?!\s{{0,2}}(?:or|and|/|,)\s{{0,2}}\(?(?-i:[{_LETTER}])\b)",
     re.IGNORECASE,
 )
 # A response that is only the letter or starts with it: "D", "(C)", "D. because ...", "**B**", '"C"'.

@@ -346,6 +346,8 @@ CASES = [
     ("C", '"C"', "choice", True),
     ("C", 'The answer is "C".', "choice", True),
     ("D", "the answer is for sure D", "choice", True),
+    ("D", "The answer is for sure D, it can't be A or B", "choice", True),
+    ("D", "The answer is D, a classic result.", "choice", True),
     ("B", "Answer: b", "choice", True),
     ("B", "The answer is definitely (B).", "choice", True),
     ("A", "D", "choice", False),
