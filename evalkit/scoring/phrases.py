@@ -140,6 +140,8 @@ _EXPRESSION_WORDS = frozenset(
         "eighty",
         "ninety",
         "hundred",
+        "percent",
+        "pct",
         "st",
         "nd",
         "rd",
@@ -199,6 +201,8 @@ def _math_span(text: str) -> tuple[str, int] | None:
             close = text.find(right, len(left))
             while close > 0 and right == "$" and text[close - 1] == "\\":  # `\$` is a dollar sign
                 close = text.find(right, close + 1)
+            if right in ("$", "\\)") and "\n" in text[len(left) : max(close, 0)]:
+                return None  # inline math does not run across lines; display math may
             if close > len(left):
                 return text[len(left) : close].strip(), close + len(right)
             return None
@@ -250,7 +254,11 @@ def _value_of(text: str, allow_copula: bool, one_number: bool = False) -> tuple[
             return None
         lead += len(text_l) - len(stripped)
         text_l = stripped
+    if text_l.startswith("$") and "$" not in text_l[1:].split("\n")[0]:
+        text_l, lead = text_l[1:], lead + 1  # "The answer is $5." : a dollar sign, not math
     span = _math_span(text_l)
+    if span is None and text_l.startswith(("$", "\\(", "\\[")):
+        return None  # a math span that never closes (or runs across lines inline)
     if span is not None:
         content, after = span
         rest, rest_end = _one_sentence(text_l[after:])
@@ -307,9 +315,10 @@ def short_expression(region: str) -> str | None:
         return None
     s = _strip_decoration(region)
     span = _math_span(s)
-    in_math = span is not None and not _strip_decoration(s[span[1] :])
-    if in_math:
-        s = span[0]
+    rest = _strip_decoration(s[span[1] :]) if span is not None else ""
+    in_math = span is not None and (not rest or rest in ("%", "\\%") or _only_units(rest))
+    if in_math and span is not None:
+        s = f"{span[0]} {rest}".strip()
     s = _strip_decoration(s)
     if "$" in s.replace("\\$", "") or not is_expression(s):
         return None

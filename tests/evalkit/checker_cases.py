@@ -245,6 +245,11 @@ CASES = [
     ("9", "**Final Answer**\n\n$9$", "math", True),
     ("9", "**Answer:** 9", "math", True),
     ("9", r"Answer \[ 9 \]", "math", True),
+    ("9", "Answer \\[\n9\n\\]", "math", True),  # display math may run across lines
+    ("9", "Answer $\n9\n$", "math", False),  # inline math may not
+    ("5", "The answer is $5.", "math", True),  # a lone dollar sign is currency
+    (r"28\%", "28 percent", "math", True),
+    (r"28\%", "$28$ %", "math", True),
     ("9", "The answer is 9 because the digits sum to 18.", "math", True),
     ("9", "Final Answer: Jane needs 9 hours.", "math", True),
     ("9", "The answer is, therefore, $9$.", "math", True),
