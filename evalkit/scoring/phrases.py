@@ -151,7 +151,9 @@ _EXPRESSION_WORDS = frozenset(
 # A copula inside a stated sentence: "The largest $n$ is 34" -> the value after it.
 _COPULA = re.compile(r"\s(?:is|are|was|equals|=|be)\s", re.IGNORECASE)
 # Where a stated value ends and its explanation begins: "5, since ...", "$5$ because ...", "5 (the sum)".
-_EXPLAINED = re.compile(r"(?:,\s|\s(?:because|since|as|which|where)\s|\s\()", re.IGNORECASE)
+_EXPLAINED = re.compile(
+    r"(?:,\s(?![-+\d$\\(\[]|or\b|and\b)|\s(?:because|since|as|which|where)\s|\s\()", re.IGNORECASE
+)  # a comma before another value is a list ("3, 4, or 5"), not an explanation
 _STOPWORDS = frozenset(
     [
         "is",
