@@ -178,6 +178,11 @@ _STOPWORDS = frozenset(
 )
 
 
+# A number and the thing it counts, one or two plain words: "12 apples", "5 red balls"; never a comparison.
+_COUNTED = re.compile(r"(-?\d[\d,]{0,15}(?:\.\d{1,10})?)\s{1,2}([a-zA-Z]{1,20}(?:\s[a-zA-Z]{1,20})?)")
+_COMPARATIVES = frozenset(
+    ["more", "less", "fewer", "greater", "larger", "smaller", "higher", "lower", "than", "times", "or", "and"]
+)
 _FILLER = re.compile(
     r"(?:(?:therefore|thus|hence|simply|just|clearly|exactly|indeed|then|approximately|about),?[ \t]{1,3}){1,2}",
     re.IGNORECASE,
@@ -274,6 +279,9 @@ def _value_of(text: str, allow_copula: bool, one_number: bool = False) -> tuple[
     cut = _EXPLAINED.search(candidate)
     if cut and is_expression(_strip_decoration(candidate[: cut.start()]), 40):
         return _strip_decoration(candidate[: cut.start()]), lead + end
+    counted = _COUNTED.fullmatch(candidate.replace("**", ""))  # "12 apples", "**8** red balls"
+    if counted and not _COMPARATIVES.intersection(w.lower() for w in counted.group(2).split()):
+        return counted.group(1), lead + end
     if allow_copula:
         copulas = list(_COPULA.finditer(sentence))
         if copulas:
