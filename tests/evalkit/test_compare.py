@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from evalkit.core.types import stable_hash
+from evalkit.scoring import CHECKER_VERSION
 from tests.evalkit.compare_helpers import cli, replay_run
 from tests.evalkit.test_compare_stats import brute_force_p
 
@@ -136,10 +137,11 @@ def test_checker_difference_is_warned(runs, tmp_path: Path) -> None:
     code, _, err = cli("score", str(rescored), "--mode", "lighteval", "--workers", "1")
     assert code == 0, err
     doc, err = compare_json(runs["a"], rescored)
+    v = CHECKER_VERSION
     assert any(
-        w.startswith("checker versions differ (1 (evalkit) vs 1 (lighteval))") for w in doc["warnings"]
+        w.startswith(f"checker versions differ ({v} (evalkit) vs {v} (lighteval))") for w in doc["warnings"]
     )
-    assert doc["b"]["checker"] == "1 (lighteval)"
+    assert doc["b"]["checker"] == f"{v} (lighteval)"
 
 
 def _edited_copy(source: Path, target: Path, **config_changes) -> Path:
