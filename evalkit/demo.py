@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> None:
         legend.append(
             f"{SMOLLM2_FILE}: a real instruct model (SmolLM2, 135M parameters, 4-bit GGUF) through the "
             f"hf backend, greedy, n=1, simple-evals prompt, max {args.real_max_new_tokens} new tokens: a "
-            "tiny model's real score (it gets a few of these right)"
+            "tiny model's real score, not a random one"
         )
     elif not args.no_real_model:
         print(
