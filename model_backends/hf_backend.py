@@ -12,10 +12,18 @@ own seed, and every random draw of that sample comes from it. What holds:
   blockings for different batch sizes, so in bf16 on CUDA a rare near-tie can resolve differently.
   Use `--backend-option batch_size=1` (options.extra["batch_size"]) for strict per-sample isolation.
 
+`--backend-option pack_prompts=true` decodes several prompts' samples in one left-padded batch instead
+(model_backends/hf_packed.py): faster when n is small, at the same caveat.
+
 Requests are consumed lazily, one at a time, so `evalkit serve` can feed this backend from a queue.
 
 `preflight(options, sampling)` checks what needs no weights (device, dtype, batch_size, and for a local
-folder its config.json context against max_new_tokens) before the model loads.
+folder its config.json context against max_new_tokens; for a GGUF file that it is one) before the model
+loads.
+
+`--model` is a Hub id, a checkpoint folder, or a single GGUF file (model_backends/gguf_file.py): then the
+tokenizer and the model both come from `from_pretrained(folder, gguf_file=name)`, and the file's content
+hash is the model's revision.
 """
 
 from __future__ import annotations
@@ -37,6 +45,8 @@ from model_backends.chat import (
     prompt_tokens_sha256,
     render_prompt,
 )
+from model_backends.gguf_file import check_gguf, is_gguf, load_arguments
+from model_backends.hf_packed import pack_prompts_of, packed_batches, sample_packed
 from model_backends.registry import BackendOptions
 
 DEFAULT_BATCH_SIZE = 16  # samples of one request decoded together
@@ -74,9 +84,13 @@ def preflight(options: BackendOptions, sampling: SamplingParams | None = None) -
     """Before the weights load: --model given, --device/--dtype, batch_size, and max_new_tokens against
     a local checkpoint's declared context."""
     if not options.model:
-        raise BackendError("the hf backend needs --model (a Hugging Face id or a local folder)")
+        raise BackendError("the hf backend needs --model (a Hugging Face id, a local folder or a .gguf file)")
     resolve_device_dtype(options.device, options.dtype)
     batch_size_of(options)
+    pack_prompts_of(options.extra)
+    if is_gguf(options.model):
+        check_gguf(options.model)
+        return
     limit = context_limit_of(Path(options.model).expanduser())
     if sampling is not None and limit is not None and sampling.max_new_tokens >= limit:
         raise BackendError(
@@ -94,17 +108,24 @@ class HFBackend:
         import transformers
 
         if not options.model:
-            raise BackendError("the hf backend needs --model (a Hugging Face id or a local folder)")
+            raise BackendError(
+                "the hf backend needs --model (a Hugging Face id, a local folder or a .gguf file)"
+            )
         self._torch = torch
         self.options = options
         self.device, self.dtype = resolve_device_dtype(options.device, options.dtype)
         self.batch_size = batch_size_of(options)
-        load = {"revision": options.revision, "trust_remote_code": options.trust_remote_code}
+        self.pack_prompts = pack_prompts_of(options.extra)
+        self.gguf = check_gguf(options.model) if is_gguf(options.model) else None
+        source, load = options.model, {"trust_remote_code": options.trust_remote_code}
+        if self.gguf is not None:
+            source, gguf_file = load_arguments(self.gguf)
+            load.update(gguf_file)
+        else:
+            load["revision"] = options.revision  # a Hub revision; a GGUF file is its own revision
         try:
-            self.tokenizer = transformers.AutoTokenizer.from_pretrained(options.model, **load)
-            self.model = transformers.AutoModelForCausalLM.from_pretrained(
-                options.model, dtype=self.dtype, **load
-            )
+            self.tokenizer = transformers.AutoTokenizer.from_pretrained(source, **load)
+            self.model = transformers.AutoModelForCausalLM.from_pretrained(source, dtype=self.dtype, **load)
         except (OSError, ValueError) as err:
             first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise BackendError(f"hf backend cannot load {options.model!r}: {first_line}") from err
@@ -117,14 +138,15 @@ class HFBackend:
         import transformers
 
         config = self.model.config
-        local = Path(self.options.model)
+        local = Path(self.options.model).expanduser()
         return {
             "backend": self.name,
             "model": self.options.model,
             # As config.json's model_revision: --revision, else the local checkpoint's content hash.
             "revision": self.options.revision or (content_hash(local) if local.exists() else None),
             "local_path": str(local.resolve()) if local.exists() else None,
-            "architectures": list(getattr(config, "architectures", None) or []),
+            "architectures": self._architectures(),
+            "format": "gguf (de-quantized on load)" if self.gguf is not None else "transformers",
             "dtype": str(self.dtype).removeprefix("torch."),
             "device": self.device,
             "stop_token_ids": self.stop_ids,
@@ -134,12 +156,21 @@ class HFBackend:
             "seeding": "per-sample torch.Generator",
         }
 
+    def _architectures(self) -> list[str]:
+        named = list(getattr(self.model.config, "architectures", None) or [])
+        if not named and self.gguf is not None:  # a GGUF file's config names none: the class built stands in
+            named = [type(self.model).__name__]
+        return named
+
     def generate(self, requests: Iterable[GenerationRequest]) -> Iterator[Completion]:
         """A list (a whole run) has every prompt encoded and checked against the context first, so one
         that does not fit fails before any sample is generated; any other iterable (a serve queue that
         may still be filling) is read lazily."""
         if isinstance(requests, Sequence):
             encoded: Iterable = [(request, self._encode(request)) for request in requests]
+            if self.pack_prompts:
+                yield from self._generate_packed(encoded)
+                return
         else:
             encoded = ((request, self._encode(request)) for request in requests)
         for request, prompt_ids in encoded:
@@ -160,6 +191,22 @@ class HFBackend:
                         seconds=time.perf_counter() - started,
                         extra={"prompt_tokens_sha256": digest},
                     )
+
+    def _generate_packed(self, encoded: list[tuple[GenerationRequest, list[int]]]) -> Iterator[Completion]:
+        """pack_prompts (model_backends/hf_packed.py): several prompts' samples per batch."""
+        digests = {request.request_id: prompt_tokens_sha256(ids) for request, ids in encoded}
+        for rows in packed_batches(encoded, self.batch_size):
+            for row, (text, generated, reason), seconds in sample_packed(self, rows):
+                yield Completion(
+                    request_id=row.request.request_id,
+                    sample_index=row.sample_index,
+                    text=text,
+                    num_prompt_tokens=len(row.prompt_ids),
+                    num_generated_tokens=generated,
+                    finish_reason=reason,
+                    seconds=seconds,
+                    extra={"prompt_tokens_sha256": digests[row.request.request_id]},
+                )
 
     def _encode(self, request: GenerationRequest) -> list[int]:
         prompt_ids = encode_prompt(self.tokenizer, render_prompt(self.tokenizer, request))

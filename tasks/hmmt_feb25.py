@@ -16,9 +16,9 @@ OpenCompass MathArena adapter pins the same). Its rows are `problem_idx` 1-30, `
 
 Answer forms that need a careful checker (evalkit's math checker judges each gold against itself and the
 usual equivalent spellings as correct; tests/tasks/test_new_tasks.py): id 9 is a two-value answer
-`a, b` compared as an unordered set (the problem asks for a comma-separated list; a single `\\pm`
-expression is not accepted), id 6 `\\frac{9 \\sqrt{23}}{23}` (= 9/sqrt 23), id 16 `2^{25} \\cdot 26!`,
-id 29 `\\sqrt{\\frac{95}{24}}`, id 7 `1-\\frac{2}{\\pi}`, id 24 `\\sqrt{23}-2 \\sqrt{3}`.
+`a, b` compared as an unordered set (the problem asks for a comma-separated list; the checker also
+accepts the one `\\pm` expression that denotes both values, never one value alone), id 6
+`\\frac{9 \\sqrt{23}}{23}` (= 9/sqrt 23), id 16 `2^{25} \\cdot 26!`, id 29 `\\sqrt{\\frac{95}{24}}`, id 7 `1-\\frac{2}{\\pi}`, id 24 `\\sqrt{23}-2 \\sqrt{3}`.
 Statement typos are kept as is (id 11 "Kevin the frog in on ... topright"; id 4 splits one equation over
 two math spans; ids 22 and 29 leave numbers outside math mode); id 23 has its figure as TikZ code.
 The answer key is MathArena's; no official HMMT key was available to compare against.

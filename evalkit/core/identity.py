@@ -17,6 +17,7 @@ from evalkit.core.types import Problem
 HASH_LENGTH = 16
 _CONFIG_FILES = ("config.json", "model.safetensors.index.json", "generation_config.json")
 _MAX_HEADER_BYTES = 100_000_000  # a safetensors header is a few MB at most; bound a corrupt size field
+_FILE_HASHES: dict[tuple[str, int, int, int], str] = {}  # see _file_hash
 
 
 def content_hash(path: Path) -> str:
@@ -29,7 +30,7 @@ def content_hash(path: Path) -> str:
     """
     path = Path(path)
     if not path.is_dir():
-        return file_sha256(path)[:HASH_LENGTH]
+        return _file_hash(path)
     digest = hashlib.sha256()
     for name in _CONFIG_FILES:
         file = path / name
@@ -45,6 +46,18 @@ def content_hash(path: Path) -> str:
     for file in sorted(path.glob("*.bin")):  # older checkpoints: sizes only
         digest.update(file.name.encode() + b"\0" + str(file.stat().st_size).encode())
     return digest.hexdigest()[:HASH_LENGTH]
+
+
+def _file_hash(path: Path) -> str:
+    """A file's content hash, computed once per process for one state of the file: a single-file
+    checkpoint (a GGUF file, GBs) is named by the run plan and again by the backend's model_info, and the
+    second must not read it again. The key is the resolved path with its size, mtime and inode, so a
+    file rewritten in between is hashed anew."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ino)
+    if key not in _FILE_HASHES:
+        _FILE_HASHES[key] = file_sha256(path)[:HASH_LENGTH]
+    return _FILE_HASHES[key]
 
 
 def file_sha256(path: Path) -> str:

@@ -7,7 +7,7 @@ so does the checker: scoring is re-done from the stored completions without the 
 version or checker option must not orphan a folder of completions (its version and options are in
 config.json's "checker" section and in results.json's provenance instead).
 
-Folders written before that change hashed `checker_version` ("1") into their run_id. Their config keeps
+Folders written before that change hashed `checker_version` ("1" or "2") into their run_id. Their config keeps
 it as `legacy_checker_version` (config.json's `checker_version`), so their run_id and config.json stay
 what they were; planning finds such a folder under its old run_id and resumes it (`legacy`).
 
@@ -26,8 +26,8 @@ from typing import Any
 from evalkit.core.errors import EvalkitError
 from evalkit.core.types import stable_hash
 
-# The checker version every run_id was hashed with before the checker left the run_id.
-LEGACY_CHECKER_VERSION = "1"
+# The checker versions run_ids were hashed with before the checker left the run_id, newest first.
+LEGACY_CHECKER_VERSIONS = ("2", "1")
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ class RunConfig:
     def run_id(self) -> str:
         return stable_hash(self.to_dict())  # a tuple hashes as the JSON list config.json stores
 
-    def legacy(self, checker_version: str = LEGACY_CHECKER_VERSION) -> RunConfig:
+    def legacy(self, checker_version: str) -> RunConfig:
         """This config as a folder written before the checker left the run_id stored it."""
         return replace(self, legacy_checker_version=checker_version)
 

@@ -2,6 +2,10 @@
 
 Pure string work, no sympy: it runs in the parent process so only the short extracted answer (never the
 30K-character completion) travels to the verify workers.
+
+Math and integer answers, in order: the final box (`\\boxed{}`, `\\fbox{}`, `boxed{}`, `<boxed>`, or an
+`<answer>` tag, whose content is read the same way); a final answer phrase and the value it states; an
+answer region that is one short expression. Choice letters: see choice.py.
 """
 
 from __future__ import annotations
@@ -9,15 +13,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from evalkit.scoring.boxes import find_boxes, glued_group, join_contents, last_boxed
+from evalkit.scoring.choice import box_letter, choice_answer
+from evalkit.scoring.phrases import corrected, is_expression, phrase_answer, short_expression, stated_value
+
+__all__ = ["Extraction", "answer_region", "extract", "find_boxes", "last_boxed"]
+
 THINK_OPEN = "<think>"
 THINK_CLOSE = "</think>"
-_BOX_COMMANDS = ("\\boxed", "\\fbox")
-# Between two boxes that together form one answer ("\boxed{2} and \boxed{3}"): only glue, no words.
-# Empty boxes and template placeholders a model copies from a prompt ("\boxed{[answer]}") are no answer.
-_PLACEHOLDER = re.compile(
-    r"^\[?\s*(?:your\s+)?(?:final\s+)?(?:answer|ans|\.\.\.|\\ldots)\s*\]?$", re.IGNORECASE
-)
-_BOX_GLUE = re.compile(r"^(?:\s|\$|\\\)|\\\(|\\\]|\\\[|,|;|\\quad|\\qquad|\\,|and|or|&)*$")
+_TRAILING_CLOSE = re.compile(r"(?:\s*</think>)+\s*$")
 
 
 @dataclass(frozen=True)
@@ -31,174 +35,80 @@ class Extraction:
     source: str | None = None
 
 
+def _split_thinking(response: str) -> tuple[str | None, str | None]:
+    """(thinking, answer region). A stray second `</think>` closing the answer itself is dropped:
+    `<think>..</think> .. \\boxed{5}</think>` answers after the first tag. (None, None): cut off inside
+    the thinking; thinking None: a completion without thinking tags."""
+    if THINK_CLOSE not in response:
+        return (None, None) if THINK_OPEN in response else (None, response)
+    body = response
+    if response.count(THINK_CLOSE) > 1:
+        body = _TRAILING_CLOSE.sub("", response)
+        # not stray: nothing left before it, or it closes a thinking the model opened again
+        if THINK_CLOSE not in body or THINK_OPEN in body.rsplit(THINK_CLOSE, 1)[1]:
+            body = response
+    thinking, region = body.rsplit(THINK_CLOSE, 1)
+    return thinking, region
+
+
 def answer_region(response: str) -> str | None:
-    """Text after the last `</think>`; None when the completion stopped inside its thinking."""
-    if THINK_CLOSE in response:
-        return response.rsplit(THINK_CLOSE, 1)[1]
-    if THINK_OPEN in response:
-        return None  # opened thinking, never closed it: cut off (or never answered)
-    return response
+    """Text after the last `</think>` (a stray trailing one aside); None when cut off inside thinking."""
+    thinking, region = _split_thinking(response)
+    return region
 
 
-def _match_brace(text: str, open_index: int) -> int | None:
-    """Index of the `}` closing the `{` at open_index, skipping escaped braces; None if unbalanced."""
-    depth = 0
-    i = open_index
-    while i < len(text):
-        ch = text[i]
-        if ch == "\\":
-            i += 2
-            continue
-        if ch == "{":
-            depth += 1
-        elif ch == "}":
-            depth -= 1
-            if depth == 0:
-                return i
-        i += 1
+_TAG_LIMIT = 100  # an `<answer>` tag's content up to this long, an expression, is the answer itself
+_NAME = re.compile(r"[A-Za-z][A-Za-z'-]{0,30}(?: [A-Za-z][A-Za-z'-]{0,30}){0,2}")  # `Evelyn`, `north east`
+
+
+def _tag_answer(content: str) -> str | None:
+    """An `<answer>` tag's content: a phrase or stated value inside it, else the content itself when it
+    is an expression or a name (`Evelyn` is an answer here: the tag says so), never a sentence."""
+    found = phrase_answer(content) or short_expression(content) or stated_value(content)
+    if found:
+        return found
+    content = content.strip().strip("$").strip().rstrip(".").strip()
+    if is_expression(content, _TAG_LIMIT) or _NAME.fullmatch(content):
+        return content
     return None
 
 
-def find_boxes(text: str) -> list[tuple[int, int, str]]:
-    """All `\\boxed{...}` / `\\fbox{...}` / `\\boxed 5` as (start, end, content), in order."""
-    boxes = []
-    pattern = re.compile(r"\\(?:boxed|fbox)(?![a-zA-Z])")
-    pos = 0
-    while True:
-        m = pattern.search(text, pos)
-        if not m:
-            return boxes
-        i = m.end()
-        while i < len(text) and text[i] == " ":
-            i += 1
-        if i < len(text) and text[i] == "{":
-            close = _match_brace(text, i)
-            if close is None:  # unbalanced (cut off mid-box): not an answer
-                pos = m.end()
-                continue
-            content = text[i + 1 : close].strip()
-            if content and not _PLACEHOLDER.match(content):
-                boxes.append((m.start(), close + 1, content))
-            pos = close + 1
-        elif i > m.end():  # `\boxed 5`: one token, up to whitespace or math delimiter
-            token = re.match(r"[^\s$\\]+", text[i:])
-            if token:
-                end = i + token.end()
-                boxes.append((m.start(), end, token.group(0).rstrip(".,;")))
-                pos = end
-            else:
-                pos = m.end()
-        else:
-            pos = m.end()
-
-
-def last_boxed(text: str) -> str | None:
-    """The final box; boxes right before it joined only by glue ("\\boxed{2}, \\boxed{3}") are one answer."""
-    boxes = find_boxes(text)
-    if not boxes:
-        return None
-    group = [boxes[-1]]
-    for prev in reversed(boxes[:-1]):
-        if not _BOX_GLUE.match(text[prev[1] : group[0][0]]):
-            break
-        group.insert(0, prev)
-    contents = []
-    for _, _, content in group:
-        if content and content not in contents:
-            contents.append(content)
-    return ", ".join(contents) if contents else None
-
-
-# Ordered fallbacks for math/integer answers when there is no box.
-_PHRASES = (
-    re.compile(r"final answer is[:\s]*(.+)", re.IGNORECASE),
-    re.compile(r"answer is[:\s]*(.+)", re.IGNORECASE),
-    re.compile(r"answer\s*:\s*(.+)", re.IGNORECASE),
-)
-
-
-def _clean_phrase(tail: str) -> str | None:
-    tail = tail.strip().split("\n")[0].replace("\\$", "")  # an escaped dollar is a unit, not math mode
-    tail = re.split(r"(?<=[^\\\d])\.(?:\s|$)|\.\s|\.$", tail)[0]  # stop at the sentence end
-    tail = tail.strip().strip("*").strip()
-    for left, right in (("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")):
-        if tail.startswith(left) and right in tail[len(left) :]:
-            tail = tail[len(left) :].split(right)[0]
-    tail = tail.strip().strip("$").strip().rstrip(".,;:").strip()
-    return tail or None
-
-
-def phrase_answer(text: str) -> str | None:
-    for pattern in _PHRASES:
-        matches = list(pattern.finditer(text))
-        if matches:
-            return _clean_phrase(matches[-1].group(1))
-    return None
-
-
-_LETTER = "A-J"
-_BOX_LETTER = re.compile(rf"^\(?([{_LETTER}])\)?(?:$|[\s.:,)])", re.IGNORECASE)
-_PHRASE_LETTER = re.compile(
-    rf"(?:answer\s*(?:is|:)|correct (?:option|choice) is|final choice is)\s*[:\s]*\**\s*\$?\s*"
-    rf"(?:\\boxed\{{)?(?:\\text(?:bf)?\{{)?\(?([{_LETTER}])\)?(?![a-zA-Z])",
-    re.IGNORECASE,
-)
-
-
-def _strip_wrappers(content: str) -> str:
-    """`\\text{(C)}` -> `(C)`; `\\textbf{C}` -> `C`; repeated so nesting unwraps too."""
-    previous = None
-    while previous != content:
-        previous = content
-        content = re.sub(r"\\(?:text|textbf|mathrm|mathbf|textrm|mbox)\s*\{([^{}]*)\}", r"\1", content)
-        content = content.strip().strip("$").strip()
-    return content
-
-
-def box_letter(content: str) -> str | None:
-    m = _BOX_LETTER.match(_strip_wrappers(content))
-    return m.group(1).upper() if m else None
-
-
-def choice_answer(text: str) -> str | None:
-    """Letter in the final box, else the last "Answer: X"/"answer is (X)"; never a bare letter."""
-    boxes = find_boxes(text)
+def _math_answer(region: str) -> str | None:
+    boxes = find_boxes(region)
     if boxes:
-        letter = box_letter(boxes[-1][2])
-        if letter:
-            return letter
-    for m in reversed(list(_PHRASE_LETTER.finditer(text))):
-        letter = m.group(1)
-        # A lowercase "a" after "answer is" is the English article, not option A.
-        if letter.isupper() or m.group(0).rstrip().endswith(")"):
-            return letter.upper()
-    return None
+        group = glued_group(region, boxes)
+        if group[-1].kind == "tag":  # text after `</answer>` should be nothing; a retraction voids it
+            return None if corrected(region[group[-1].end :]) else _tag_answer(group[-1].content)
+        return join_contents(group)
+    return phrase_answer(region) or short_expression(region)
 
 
 def _answer_in(region: str, answer_type: str) -> str | None:
     if answer_type == "choice":
         return choice_answer(region)
-    return last_boxed(region) or phrase_answer(region)
+    return _math_answer(region)
 
 
-def _thinking_box(response: str, answer_type: str) -> str | None:
-    """The final box inside the thinking (the text before the last `</think>`)."""
-    thinking = response.rsplit(THINK_CLOSE, 1)[0]
+def _thinking_box(thinking: str, answer_type: str) -> str | None:
+    """The final box inside the thinking, unless the thinking goes on to take it back."""
+    boxes = find_boxes(thinking)
+    if not boxes or corrected(thinking[boxes[-1].end :]):
+        return None
     if answer_type == "choice":
-        boxes = find_boxes(thinking)
-        return box_letter(boxes[-1][2]) if boxes else None
-    return last_boxed(thinking)
+        return box_letter(boxes[-1].content)
+    group = glued_group(thinking, boxes)
+    return _tag_answer(group[-1].content) if group[-1].kind == "tag" else join_contents(group)
 
 
 def extract(response: str, answer_type: str, *, strict_thinking: bool = False) -> Extraction:
-    region = answer_region(response)
+    thinking, region = _split_thinking(response)
     if region is None:
         return Extraction(None, "truncated_thinking")
     answer = _answer_in(region, answer_type)
     if answer:
         return Extraction(answer, None, "answer")
-    if not strict_thinking and THINK_CLOSE in response:
-        answer = _thinking_box(response, answer_type)
+    if not strict_thinking and thinking is not None:
+        answer = _thinking_box(thinking, answer_type)
         if answer:
             return Extraction(answer, None, "thinking")
     return Extraction(None, "no_answer")

@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from evalkit.scoring.extract import extract
-from evalkit.scoring.normalize import as_integer, as_number, canonical_key
+from evalkit.scoring.normalize import as_integer, as_number, canonical_key, decimal_comma_value
 from evalkit.scoring.options import DEFAULT_OPTIONS, CheckerOptions
 
 # Bump whenever a verdict can change (extraction, normalisation, verification); it enters the run_id.
-CHECKER_VERSION = "1"
+CHECKER_VERSION = "2"
 
 ANSWER_TYPES = ("integer", "math", "choice")
 MODES = ("evalkit", "lighteval")
@@ -91,6 +91,10 @@ def _decide(gold: str, pred: str, answer_type: str) -> Verdict | None:
     """The verdicts string and integer work can give; None when sympy must decide."""
     if answer_type == "choice":
         same = pred.strip().upper() == gold.strip().strip("()").upper()
+        return Verdict(same, pred, "match" if same else "mismatch")
+    decimals = decimal_comma_value(gold, pred)
+    if decimals is not None:
+        same = decimals[0] == decimals[1]
         return Verdict(same, pred, "match" if same else "mismatch")
     if answer_type == "integer":
         gold_int, pred_int = as_integer(gold), as_integer(pred)

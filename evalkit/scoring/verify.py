@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import re
 
-from evalkit.scoring.normalize import as_number, canonical_key, clean, strip_simple_lhs
+from evalkit.scoring.normalize import as_number, canonical_key, clean, strip_simple_lhs, top_level_parts
 
 # math-verify warns once that its timeout is off; that is deliberate here.
 logging.getLogger("math_verify").setLevel(logging.ERROR)
@@ -27,6 +27,15 @@ def _mv_verify(gold_parsed, pred_parsed, **kwargs) -> bool:
     from math_verify import verify
 
     return bool(verify(gold_parsed, pred_parsed, timeout_seconds=None, **kwargs))
+
+
+def _both_values(with_pm: str, listed: str) -> str:
+    r"""`a \pm b` as the list `a+b, a-b`, when the other side is a list of two; else "" (a mismatch)."""
+    if len(_PLUS_MINUS.findall(with_pm)) != 1 or len(top_level_parts(listed)) != 2:
+        return ""
+    plus = _PLUS_MINUS.sub(lambda m: "-" if m.group(0) == "\\mp" else "+", with_pm)
+    minus = _PLUS_MINUS.sub(lambda m: "+" if m.group(0) == "\\mp" else "-", with_pm)
+    return f"{strip_simple_lhs(plus)}, {strip_simple_lhs(minus)}"
 
 
 def _has_equation(s: str) -> bool:
@@ -50,9 +59,14 @@ def verify_math(gold: str, pred: str) -> str:
     Gold goes first: math-verify is not symmetric.
     """
     gold_clean, pred_clean = strip_simple_lhs(clean(gold)), strip_simple_lhs(clean(pred))
-    # `\pm 2021` is two answers; it never equals one of them (and vice versa).
+    # `3 \pm 2\sqrt{2}` is two answers: it equals both listed (`3+2\sqrt{2}, 3-2\sqrt{2}`), never one.
     if bool(_PLUS_MINUS.search(gold_clean)) != bool(_PLUS_MINUS.search(pred_clean)):
-        return "mismatch"
+        if _PLUS_MINUS.search(gold_clean):
+            gold_clean = _both_values(gold_clean, pred_clean)
+        else:
+            pred_clean = _both_values(pred_clean, gold_clean)
+        if not gold_clean or not pred_clean:
+            return "mismatch"
     # One side of an equation is not the equation: `a+3z=0` is not the answer `0` (math-verify takes
     # the right-hand side of any equation); only a plain name on the left (`x = 3`) was stripped above.
     pred_clean = _named_value(pred_clean) if not _has_equation(gold) else pred_clean

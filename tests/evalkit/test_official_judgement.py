@@ -154,11 +154,11 @@ def test_score_mode_is_refused_and_writes_nothing(folder):
     assert folder.results_path.read_bytes() == before
 
 
-def _make_old_style(folder: RunFolder, root: Path) -> Path:
+def _make_old_style(folder: RunFolder, root: Path, version: str) -> Path:
     """The folder as evalkit wrote it before: the checker version in the config and the run_id, a
     checker section with the answer type only, scores and metrics without the official judgement."""
     header = json.loads(folder.config_path.read_text())
-    header["config"] = {**header["config"], "checker_version": "1"}
+    header["config"] = {**header["config"], "checker_version": version}
     items = list(header["config"].items())  # the old key order: checker_version before limit
     items.insert(len(items) - 2, items.pop())
     header["config"] = dict(items)
@@ -175,15 +175,16 @@ def _make_old_style(folder: RunFolder, root: Path) -> Path:
     results = folder.results().to_dict()
     results["config"], results["run_id"] = header["config"], header["run_id"]
     results["metrics"] = {k: v for k, v in results["metrics"].items() if k not in ("official",)}
-    results["provenance"]["scoring"] = {"checker_version": "1", "mode": "evalkit", "scored": 6, "at": "x"}
+    results["provenance"]["scoring"] = {"checker_version": version, "mode": "evalkit", "scored": 6, "at": "x"}
     (old / "results.json").write_text(json.dumps(results, indent=2))
     return old
 
 
-def test_an_old_style_folder_loads_resumes_and_rescores(folder, tmp_path):
+@pytest.mark.parametrize("version", ["1", "2"])  # the checker versions that were hashed into run_ids
+def test_an_old_style_folder_loads_resumes_and_rescores(folder, tmp_path, version):
     root = tmp_path / "results"
-    old = RunFolder(_make_old_style(folder, root))
-    assert old.header().config.legacy_checker_version == "1"
+    old = RunFolder(_make_old_style(folder, root, version))
+    assert old.header().config.legacy_checker_version == version
     assert old.scores()[0].official is None  # scores without the new fields read as None
     code, out, err = cli("leaderboard", str(root), "--judgement", "both", "--reference", "none")
     assert code == 0, err

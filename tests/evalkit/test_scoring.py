@@ -20,7 +20,7 @@ def _case_id(case) -> str:
 
 
 def test_table_size_and_coverage():
-    assert len(CASES) == 200  # change with the table: dropping a case must be a decision, not an accident
+    assert len(CASES) == 328  # change with the table: dropping a case must be a decision, not an accident
     assert len(set(CASES)) == len(CASES)  # no case twice
     assert {(t, e) for _, _, t, e in CASES} == {
         (t, e) for t in ("integer", "math", "choice") for e in (True, False)
@@ -56,13 +56,14 @@ def test_reasons_and_extracted(response, answer_type, reason, extracted):
         (r"\boxed{a{b}c} and \fbox{d}", ["a{b}c", "d"]),
         (r"\boxed{\frac{1}{2}}", [r"\frac{1}{2}"]),
         (r"\boxed 5 then \boxed{6", ["5"]),
+        (r"\boxed{ cut \boxed{5} and \boxed{x", ["5"]),  # an unclosed box does not hide a later one
         (r"\boxed{\{1,2\}}", [r"\{1,2\}"]),
         (r"\boxedx{1}", []),
         (r"\boxed{} \boxed{ANSWER}", []),
     ],
 )
 def test_find_boxes(text, boxes):
-    assert [content for _, _, content in find_boxes(text)] == boxes
+    assert [box.content for box in find_boxes(text)] == boxes
 
 
 def test_thinking_region_and_joined_boxes():
@@ -118,9 +119,9 @@ def test_agreement_with_labelled_real_outputs():
     ]
     agreement = len(rows) - len(disagreements)
     print(f"checker agrees with labels on {agreement}/{len(rows)}; disagrees on {disagreements}")
-    # plain math-verify 0.9.0 scores 280/285 on this set
+    # plain math-verify 0.9.0 scores 280/285 on this set; checker 1 and 2 both 283
     assert len(rows) == 285
-    assert agreement >= 280
+    assert agreement >= 283
     # the lighteval compatibility mode reproduces a worse judgement (about 95% in EVAL_PROTOCOL.md)
     compat = sum(
         check(r["gold"], r["response"], "math", mode="lighteval").correct == r["expected"] for r in rows

@@ -95,6 +95,8 @@ def test_hmmt_forms_that_need_care(data_dir):
 
     first, second = gold["9"].split(", ")
     assert not judged("9", first) and not judged("9", second)  # one value of the two is not the answer
+    assert judged("9", f"{second}, {first}") and judged("9", "\\frac{-1 \\pm \\sqrt{17}}{2}")  # both values
+    assert not judged("9", "\\frac{1 \\pm \\sqrt{17}}{2}")
     assert judged("6", "\\frac{9}{\\sqrt{23}}")  # = 9 sqrt(23) / 23
     assert judged("16", "26! \\cdot 2^{25}") and judged("16", "2^{25} \\times 26!")
     assert not judged("16", "2^{26} \\cdot 26!")
