@@ -44,34 +44,13 @@ _THOUSANDS = re.compile(r"-?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?|-?[1-9]\d{0,2}(?: 
 _COMMA_DECIMAL = re.compile(r"-?\d+,\d+")
 _POINT_DECIMAL = re.compile(r"-?\d*\.\d+")
 _SIMPLE_LHS = re.compile(r"^\s*(?:[a-zA-Z]|\\[a-zA-Z]+)(?:_\{?[\w]+\}?)?(?:\([a-z]\))?\s*$")
-_NUMBER_WORDS = {
-    w: i
-    for i, w in enumerate(
-        [
-            "zero",
-            "one",
-            "two",
-            "three",
-            "four",
-            "five",
-            "six",
-            "seven",
-            "eight",
-            "nine",
-            "ten",
-            "eleven",
-            "twelve",
-            "thirteen",
-            "fourteen",
-            "fifteen",
-            "sixteen",
-            "seventeen",
-            "eighteen",
-            "nineteen",
-            "twenty",
-        ]
-    )
-} | {"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
+_ONES_AND_TEENS = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen twenty"
+)
+NUMBER_WORDS: dict[str, int] = {w: i for i, w in enumerate(_ONES_AND_TEENS.split())} | {
+    w: 10 * i for i, w in enumerate("thirty forty fifty sixty seventy eighty ninety".split(), start=3)
+}
 _NUMBER_WORD = re.compile(r"(?:\\(?:text|mathrm|textrm|mbox)\s*\{)?\s*([a-zA-Z]+)(?:[- ]([a-zA-Z]+))?\s*\}?")
 
 
@@ -91,10 +70,10 @@ def _number_word(s: str) -> str:
     if not m:
         return s
     first, second = m.group(1).lower(), (m.group(2) or "").lower()
-    if first not in _NUMBER_WORDS or (second and second not in _NUMBER_WORDS):
+    if first not in NUMBER_WORDS or (second and second not in NUMBER_WORDS):
         return s
-    value = _NUMBER_WORDS[first] + (_NUMBER_WORDS[second] if second else 0)
-    if second and not (_NUMBER_WORDS[first] >= 20 and 0 < _NUMBER_WORDS[second] < 10):
+    value = NUMBER_WORDS[first] + (NUMBER_WORDS[second] if second else 0)
+    if second and not (NUMBER_WORDS[first] >= 20 and 0 < NUMBER_WORDS[second] < 10):
         return s
     return str(value)
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from evalkit.scoring.normalize import NUMBER_WORDS
+
 _TAIL = 400  # characters read after a phrase
 _SHORT = 60  # the longest answer region taken whole as "one short expression"
 
@@ -31,122 +33,17 @@ _CORRECTION = re.compile(
 _MATH_SPANS = (("$$", "$$"), ("\\[", "\\]"), ("\\(", "\\)"), ("$", "$"))
 _PROSE_WORD = re.compile(r"(?<![\\a-zA-Z])[a-zA-Z]{2,}(?![a-zA-Z])")
 # Lower-case words that may stand in an expression: functions, units, list words, number words.
-_EXPRESSION_WORDS = frozenset(
-    [
-        "sin",
-        "cos",
-        "tan",
-        "cot",
-        "sec",
-        "csc",
-        "log",
-        "ln",
-        "exp",
-        "lim",
-        "max",
-        "min",
-        "gcd",
-        "lcm",
-        "mod",
-        "pi",
-        "inf",
-        "infty",
-        "sqrt",
-        "arcsin",
-        "arccos",
-        "arctan",
-        "and",
-        "or",
-        "cm",
-        "mm",
-        "km",
-        "m",
-        "in",
-        "ft",
-        "yd",
-        "mi",
-        "kg",
-        "lb",
-        "oz",
-        "ml",
-        "hr",
-        "min",
-        "sec",
-        "mph",
-        "deg",
-        "degrees",
-        "degree",
-        "inches",
-        "inch",
-        "feet",
-        "foot",
-        "meters",
-        "meter",
-        "metres",
-        "units",
-        "unit",
-        "square",
-        "sq",
-        "cubic",
-        "dollars",
-        "dollar",
-        "cents",
-        "cent",
-        "hours",
-        "hour",
-        "minutes",
-        "minute",
-        "seconds",
-        "second",
-        "days",
-        "day",
-        "weeks",
-        "years",
-        "year",
-        "ways",
-        "people",
-        "students",
-        "points",
-        "grade",
-        "grams",
-        "pounds",
-        "miles",
-        "zero",
-        "one",
-        "two",
-        "three",
-        "four",
-        "five",
-        "six",
-        "seven",
-        "eight",
-        "nine",
-        "ten",
-        "eleven",
-        "twelve",
-        "thirteen",
-        "fourteen",
-        "fifteen",
-        "sixteen",
-        "seventeen",
-        "eighteen",
-        "nineteen",
-        "twenty",
-        "thirty",
-        "forty",
-        "fifty",
-        "sixty",
-        "seventy",
-        "eighty",
-        "ninety",
-        "hundred",
-        "percent",
-        "pct",
-        "st",
-        "nd",
-        "rd",
-        "th",
-    ]
+_EXPRESSION_WORDS = (
+    frozenset(
+        (
+            "sin cos tan cot sec csc log ln exp lim max min gcd lcm mod pi inf infty sqrt arcsin arccos "
+            "arctan and or cm mm km m in ft yd mi kg lb oz ml hr mph deg degrees degree inches inch feet "
+            "foot meters meter metres units unit square sq cubic dollars dollar cents cent hours hour "
+            "minutes minute seconds second days day weeks years year ways people students points grade "
+            "grams pounds miles hundred percent pct st nd rd th "
+        ).split()
+    )
+    | NUMBER_WORDS.keys()
 )
 # A copula inside a stated sentence: "The largest $n$ is 34" -> the value after it.
 _COPULA = re.compile(r"\s(?:is|are|was|equals|=|be)\s", re.IGNORECASE)
@@ -154,28 +51,7 @@ _COPULA = re.compile(r"\s(?:is|are|was|equals|=|be)\s", re.IGNORECASE)
 _EXPLAINED = re.compile(
     r"(?:,\s(?![-+\d$\\(\[]|or\b|and\b)|\s(?:because|since|as|which|where)\s|\s\()", re.IGNORECASE
 )  # a comma before another value is a list ("3, 4, or 5"), not an explanation
-_STOPWORDS = frozenset(
-    [
-        "is",
-        "so",
-        "we",
-        "it",
-        "of",
-        "to",
-        "be",
-        "an",
-        "at",
-        "by",
-        "if",
-        "on",
-        "as",
-        "no",
-        "do",
-        "my",
-        "me",
-        "us",
-    ]
-)
+_STOPWORDS = frozenset("is so we it of to be an at by if on as no do my me us".split())
 
 
 # A number and the thing it counts, one or two plain words: "12 apples", "5 red balls"; never a comparison.
