@@ -15,7 +15,14 @@ from dataclasses import dataclass
 
 from evalkit.scoring.boxes import find_boxes, glued_group, join_contents, last_boxed
 from evalkit.scoring.choice import box_letter, choice_answer
-from evalkit.scoring.phrases import corrected, is_expression, phrase_answer, short_expression, stated_value
+from evalkit.scoring.phrases import (
+    corrected,
+    is_expression,
+    phrase_answer,
+    short_expression,
+    stated_value,
+    taken_back,
+)
 
 __all__ = ["Extraction", "answer_region", "extract", "find_boxes", "last_boxed"]
 
@@ -90,9 +97,9 @@ def _answer_in(region: str, answer_type: str) -> str | None:
 
 
 def _thinking_box(thinking: str, answer_type: str) -> str | None:
-    """The final box inside the thinking, unless the thinking goes on to take it back."""
+    """The final box inside the thinking, unless the thinking goes on to say plainly it was wrong."""
     boxes = find_boxes(thinking)
-    if not boxes or corrected(thinking[boxes[-1].end :]):
+    if not boxes or taken_back(thinking[boxes[-1].end :]):
         return None
     if answer_type == "choice":
         return box_letter(boxes[-1].content)

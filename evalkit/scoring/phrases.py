@@ -172,9 +172,34 @@ def _value_of(text: str, allow_copula: bool, one_number: bool = False) -> tuple[
     return None
 
 
+# A base model that has answered often runs on into a made-up next problem: that text is not a correction.
+_NEXT_PROBLEM = re.compile(
+    r"\n\s{0,4}(?:#{1,4}\s{0,2})?(?:Question|Problem|Q|Exercise)\s{0,2}\d{0,4}\s{0,2}[:.]"
+)
+_CORRECTION_WINDOW = 300  # characters after the stated answer in which a take-back counts
+
+
 def corrected(after: str) -> bool:
-    """The text after a stated answer takes it back or goes on reasoning ("Wait, no ...")."""
-    return bool(_CORRECTION.search(after))
+    """The text right after a stated answer takes it back ("Wait, no ..."); a next problem ends it."""
+    after = after[:_CORRECTION_WINDOW]
+    nxt = _NEXT_PROBLEM.search(after)
+    return bool(_CORRECTION.search(after[: nxt.start()] if nxt else after))
+
+
+# An explicit take-back, for the final box inside the thinking: after it a reasoning model usually goes
+# on verifying ("Actually, let me verify once more ... yes", "Let me recheck: 2+3 = 5"), which the source
+# graders, plain math-verify and the official judgement all ignore; only a plain "that was wrong" voids it.
+_TAKEN_BACK = re.compile(
+    r"\bwait,?\s{0,2}no\b|\bno,\s{0,2}(?:wait|that|this|it)\b|\boops\b|\bscratch that\b|"
+    r"\b(?:that|this|it)(?:'s|\s{1,2}is|\s{1,2}was)\s{1,2}(?:wrong|incorrect|not (?:right|correct))\b|"
+    r"\bI\s{1,2}made\s{1,2}an?\s{1,2}(?:mistake|error)\b|\bcorrection\s{0,2}:",
+    re.IGNORECASE,
+)
+
+
+def taken_back(after: str) -> bool:
+    """The text after the thinking's final box says plainly that it was wrong."""
+    return bool(_TAKEN_BACK.search(after))
 
 
 def phrase_answer(region: str) -> str | None:
