@@ -12,8 +12,9 @@ import re
 from pathlib import Path
 
 from evalkit.core.types import Problem
-from tasks.loading import HubSource, RowSpec, as_integer, load_rows, read_jsonl
-from tasks.prompts import MATH_PROMPTS, render, user_turn
+from tasks.contests import integer_problem
+from tasks.loading import HubSource, RowSpec, load_rows, read_jsonl
+from tasks.prompts import MATH_PROMPTS
 from tasks.task import Task
 
 LOCAL_FILE = "aime24.jsonl"
@@ -37,13 +38,7 @@ def to_problem(row: dict, prompt_name: str, template: str) -> Problem:
         if match:
             metadata["contest"] = f"{match.group(1)} AIME {match.group(2)}"
             metadata["problem_number"] = int(match.group(3))
-    return Problem(
-        id=str(row["id"]),
-        messages=user_turn(render(template, problem=row["problem"])),
-        gold=str(as_integer(row["answer"])),  # the reader checked it is an integer
-        answer_type="integer",
-        metadata=metadata,
-    )
+    return integer_problem(row, template, metadata)
 
 
 TASK = Task(

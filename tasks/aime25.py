@@ -18,8 +18,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from evalkit.core.types import Problem
-from tasks.loading import HubSource, RowSpec, as_integer, load_rows, read_jsonl
-from tasks.prompts import MATH_PROMPTS, render, user_turn
+from tasks.contests import aime_halves, integer_problem
+from tasks.loading import HubSource, RowSpec, load_rows, read_jsonl
+from tasks.prompts import MATH_PROMPTS
 from tasks.task import Task
 
 LOCAL_FILE = "aime25.jsonl"
@@ -28,7 +29,6 @@ HUB = HubSource("math-ai/aime25", "563bb8404243c5f09de6ec262f2db674fe5bce9b", sp
 SPEC = RowSpec(
     required=("id", "problem", "answer"), id_field="id", expected_count=30, integer_fields=("answer",)
 )
-PROBLEMS_PER_CONTEST = 15
 
 
 def read_rows(data_dir: Path | None) -> list[dict]:
@@ -36,18 +36,7 @@ def read_rows(data_dir: Path | None) -> list[dict]:
 
 
 def to_problem(row: dict, prompt_name: str, template: str) -> Problem:
-    metadata: dict = {}
-    if str(row["id"]).isdigit():
-        index = int(row["id"])
-        metadata["contest"] = "2025 AIME I" if index < PROBLEMS_PER_CONTEST else "2025 AIME II"
-        metadata["problem_number"] = index % PROBLEMS_PER_CONTEST + 1
-    return Problem(
-        id=str(row["id"]),
-        messages=user_turn(render(template, problem=row["problem"])),
-        gold=str(as_integer(row["answer"])),  # the reader checked it is an integer
-        answer_type="integer",
-        metadata=metadata,
-    )
+    return integer_problem(row, template, aime_halves(row["id"], 2025))
 
 
 TASK = Task(

@@ -24,8 +24,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from evalkit.core.types import Problem
-from tasks.loading import HubSource, RowSpec, as_integer, load_rows, matharena_rows, read_jsonl
-from tasks.prompts import MATH_PROMPTS, render, user_turn
+from tasks.contests import aime_halves, integer_problem
+from tasks.loading import HubSource, RowSpec, load_rows, matharena_rows, read_jsonl
+from tasks.prompts import MATH_PROMPTS
 from tasks.task import Task
 
 LOCAL_FILE = "aime26.jsonl"
@@ -33,7 +34,6 @@ HUB = HubSource("MathArena/aime_2026", "d2de22f3c656b4f56cf8981212186377d1e23bc3
 SPEC = RowSpec(
     required=("id", "problem", "answer"), id_field="id", expected_count=30, integer_fields=("answer",)
 )
-PROBLEMS_PER_CONTEST = 15
 
 
 def from_hub(rows: list[dict]) -> list[dict]:
@@ -45,18 +45,7 @@ def read_rows(data_dir: Path | None) -> list[dict]:
 
 
 def to_problem(row: dict, prompt_name: str, template: str) -> Problem:
-    metadata: dict = {}
-    if str(row["id"]).isdigit():
-        index = int(row["id"])
-        metadata["contest"] = "2026 AIME I" if index < PROBLEMS_PER_CONTEST else "2026 AIME II"
-        metadata["problem_number"] = index % PROBLEMS_PER_CONTEST + 1
-    return Problem(
-        id=str(row["id"]),
-        messages=user_turn(render(template, problem=row["problem"])),
-        gold=str(as_integer(row["answer"])),  # the reader checked it is an integer
-        answer_type="integer",
-        metadata=metadata,
-    )
+    return integer_problem(row, template, aime_halves(row["id"], 2026))
 
 
 TASK = Task(

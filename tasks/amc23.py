@@ -22,8 +22,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from evalkit.core.types import Problem
+from tasks.contests import integer_problem
 from tasks.loading import HubSource, RowSpec, as_integer, load_rows, read_jsonl
-from tasks.prompts import MATH_PROMPTS, render, user_turn
+from tasks.prompts import MATH_PROMPTS
 from tasks.task import Task
 
 LOCAL_FILE = "amc23.jsonl"
@@ -56,13 +57,7 @@ def to_problem(row: dict, prompt_name: str, template: str) -> Problem:
     known = CONTEST_OF_ID.get(as_integer(row["id"]))
     if known is not None:
         metadata["contest"], metadata["problem_number"] = known
-    return Problem(
-        id=str(row["id"]),
-        messages=user_turn(render(template, problem=row["problem"])),
-        gold=str(as_integer(row["answer"])),  # the reader checked it is an integer: 27.0 -> "27"
-        answer_type="integer",
-        metadata=metadata,
-    )
+    return integer_problem(row, template, metadata)
 
 
 TASK = Task(

@@ -12,18 +12,10 @@ from pathlib import Path
 
 from evalkit.core.run_folder import RunFolder
 from tasks.arith_demo import generate
+from tests.tasks.example_task_file import EXAMPLE_TOML
 
 REPO = Path(__file__).resolve().parents[2]
-TOML = """name = "my-algebra"
-data = "rows.jsonl"
-answer_type = "math"
-n = 8
-prompt = "Please reason step by step, and put your final answer within \\\\boxed{}. {problem}"
-[fields]
-id = "qid"
-problem = "question"
-answer = "final"
-"""
+TOML = EXAMPLE_TOML
 
 
 def evalkit(*args: str, command: tuple[str, ...] = ("-m", "evalkit"), cwd: Path = REPO):

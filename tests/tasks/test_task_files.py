@@ -12,17 +12,9 @@ import pytest
 from evalkit.core.identity import data_fingerprint
 from tasks.task_file import load_task_file
 from tasks.task_file_data import TaskFileError
+from tests.tasks.example_task_file import EXAMPLE_TOML
 
-BASE = """name = "my-algebra"
-data = "rows.jsonl"
-answer_type = "math"
-n = 8
-prompt = "Please reason step by step, and put your final answer within \\\\boxed{}. {problem}"
-[fields]
-id = "qid"
-problem = "question"
-answer = "final"
-"""
+BASE = EXAMPLE_TOML
 ROWS = [
     {
         "qid": 1,
